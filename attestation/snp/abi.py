@@ -1,0 +1,177 @@
+"""SEV-SNP ATTESTATION_REPORT (versions 2–5): bytes in, an immutable Report out. No crypto.
+
+Layout from AMD's SEV-SNP Firmware ABI spec (56860, table "ATTESTATION_REPORT"),
+as read by go-sev-guest `abi/abi.go` and virtee/sev `AttestationReport`; see
+shared/specs/snp-report.md §1. Integers are little-endian. Every "must be zero"
+range is checked, so a report that parses has exactly the documented shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from ..binary import Reader
+from . import certtable
+from .fields import (GuestPolicy, PlatformInfo, SignerInfo, decode_platform_info, decode_policy,
+                     decode_signer_info, product_from_cpuid)
+
+STRUCTURE = "SNP report"
+REPORT_SIZE = 0x4A0
+SIGNED_END = 0x2A0                 # the signature covers bytes 0x000–0x29F
+SUPPORTED_VERSIONS = (2, 3, 4, 5)  # 4 has the v3 layout (virtee/sev)
+ECDSA_P384_SHA384 = 1
+POLICY_RESERVED_ONE = 1 << 17
+POLICY_MBZ_MASK = ~((1 << 26) - 1) & 0xFFFF_FFFF_FFFF_FFFF
+SIGNER_INFO_MBZ_MASK = 0xFFFF_FFE0
+_EMPTY: Mapping[str, bytes] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Report:
+    """One parsed report. Byte fields are as stored; TCB fields are raw u64 (decode with `fields`)."""
+
+    version: int
+    guest_svn: int
+    policy: GuestPolicy
+    family_id: bytes
+    image_id: bytes
+    vmpl: int
+    signature_algo: int
+    current_tcb: int
+    platform_info: PlatformInfo
+    signer_info: SignerInfo
+    report_data: bytes
+    measurement: bytes
+    host_data: bytes
+    id_key_digest: bytes
+    author_key_digest: bytes
+    report_id: bytes
+    report_id_ma: bytes
+    reported_tcb: int
+    cpuid_fam_id: int | None       # v3+
+    cpuid_mod_id: int | None
+    cpuid_step: int | None
+    chip_id: bytes
+    committed_tcb: int
+    current_version: tuple[int, int, int]     # (major, minor, build)
+    committed_version: tuple[int, int, int]
+    launch_tcb: int
+    launch_mit_vector: int | None  # v5
+    current_mit_vector: int | None
+    signature_r: bytes             # 72 bytes, little-endian
+    signature_s: bytes
+    signed_bytes: bytes            # bytes 0x000–0x29F
+    raw: bytes                     # the 0x4A0 report bytes
+    certificates: Mapping[str, bytes] = field(default=_EMPTY)  # from an appended certificate table
+    trailing: bytes = b""          # bytes after the report that are not a certificate table
+
+    @property
+    def product(self) -> str | None:
+        """Milan, Genoa or Turin from CPUID (v3+); None for v2 or an unknown CPU."""
+        if self.cpuid_fam_id is None or self.cpuid_mod_id is None:
+            return None
+        return product_from_cpuid(self.cpuid_fam_id, self.cpuid_mod_id)
+
+    @property
+    def chip_id_masked(self) -> bool:
+        return not any(self.chip_id)
+
+
+def _version(r: Reader) -> int:
+    version = r.u32("VERSION", 0x000)
+    if version not in SUPPORTED_VERSIONS:
+        raise r.fail("VERSION", 0x000, f"unsupported version {version}; expected 2, 3, 4 or 5")
+    return version
+
+
+def _policy(r: Reader) -> GuestPolicy:
+    raw = r.u64("POLICY", 0x008)
+    if not raw & POLICY_RESERVED_ONE:
+        raise r.fail("POLICY", 0x008, f"reserved bit 17 must be 1 (POLICY 0x{raw:X})")
+    if raw & POLICY_MBZ_MASK:
+        raise r.fail("POLICY", 0x008, f"reserved bits 63:26 must be zero (POLICY 0x{raw:X})")
+    return decode_policy(raw)
+
+
+def _signer_info(r: Reader) -> SignerInfo:
+    raw = r.u32("SIGNER_INFO", 0x048)
+    if raw & SIGNER_INFO_MBZ_MASK:
+        raise r.fail("SIGNER_INFO", 0x048, f"reserved bits 31:5 must be zero (0x{raw:X})")
+    key = (raw >> 2) & 0x7
+    if key not in (0, 1, 7):
+        raise r.fail("SIGNER_INFO", 0x048, f"SIGNING_KEY {key} is reserved; expected 0 (VCEK), "
+                     "1 (VLEK) or 7 (none)")
+    return decode_signer_info(raw)
+
+
+def _signature_algo(r: Reader) -> int:
+    algo = r.u32("SIGNATURE_ALGO", 0x034)
+    if algo != ECDSA_P384_SHA384:
+        raise r.fail("SIGNATURE_ALGO", 0x034, f"is {algo}; only 1 (ECDSA P-384 with SHA-384) is defined")
+    return algo
+
+
+def _check_reserved(r: Reader, version: int) -> None:
+    r.reserved_zero(0x04C, 0x050)
+    r.reserved_zero(0x188 if version == 2 else 0x18B, 0x1A0)
+    r.reserved_zero(0x1EB, 0x1EC)
+    r.reserved_zero(0x1EF, 0x1F0)
+    if version < 5:
+        r.reserved_zero(0x1F8, 0x208, "reserved (mitigation vectors, v5 only)")
+    r.reserved_zero(0x208, 0x2A0)
+    r.reserved_zero(0x330, REPORT_SIZE, "SIGNATURE reserved")
+
+
+def _firmware_version(r: Reader, name: str, offset: int) -> tuple[int, int, int]:
+    build, minor, major = r.bytes(name, offset, 3)
+    return (major, minor, build)
+
+
+def _tail(data: bytes) -> tuple[Mapping[str, bytes], bytes]:
+    """Bytes after the report: a certificate table (parsed strictly) or kept as they are."""
+    extra = data[REPORT_SIZE:]
+    if extra and certtable.looks_like_cert_table(extra):
+        return MappingProxyType(certtable.parse_cert_table(extra)), b""
+    return _EMPTY, extra
+
+
+def parse_report(data: bytes) -> Report:
+    """Parse an ATTESTATION_REPORT, optionally followed by a GHCB certificate table.
+
+    Raises:
+        ParseError: naming the field and offset of the first structural problem.
+    """
+    data = bytes(data)
+    r = Reader(data, structure=STRUCTURE)
+    version = _version(r)
+    r.bytes("SIGNATURE", 0x2A0, REPORT_SIZE - 0x2A0)          # whole report present
+    v3 = version >= 3
+    v5 = version >= 5
+    policy, signer_info, algo = _policy(r), _signer_info(r), _signature_algo(r)
+    _check_reserved(r, version)
+    certificates, trailing = _tail(data)
+    return Report(
+        version=version, guest_svn=r.u32("GUEST_SVN", 0x004), policy=policy,
+        family_id=r.bytes("FAMILY_ID", 0x010, 16), image_id=r.bytes("IMAGE_ID", 0x020, 16),
+        vmpl=r.u32("VMPL", 0x030), signature_algo=algo, current_tcb=r.u64("CURRENT_TCB", 0x038),
+        platform_info=decode_platform_info(r.u64("PLATFORM_INFO", 0x040)), signer_info=signer_info,
+        report_data=r.bytes("REPORT_DATA", 0x050, 64), measurement=r.bytes("MEASUREMENT", 0x090, 48),
+        host_data=r.bytes("HOST_DATA", 0x0C0, 32), id_key_digest=r.bytes("ID_KEY_DIGEST", 0x0E0, 48),
+        author_key_digest=r.bytes("AUTHOR_KEY_DIGEST", 0x110, 48),
+        report_id=r.bytes("REPORT_ID", 0x140, 32), report_id_ma=r.bytes("REPORT_ID_MA", 0x160, 32),
+        reported_tcb=r.u64("REPORTED_TCB", 0x180),
+        cpuid_fam_id=r.u8("CPUID_FAM_ID", 0x188) if v3 else None,
+        cpuid_mod_id=r.u8("CPUID_MOD_ID", 0x189) if v3 else None,
+        cpuid_step=r.u8("CPUID_STEP", 0x18A) if v3 else None,
+        chip_id=r.bytes("CHIP_ID", 0x1A0, 64), committed_tcb=r.u64("COMMITTED_TCB", 0x1E0),
+        current_version=_firmware_version(r, "CURRENT_VERSION", 0x1E8),
+        committed_version=_firmware_version(r, "COMMITTED_VERSION", 0x1EC),
+        launch_tcb=r.u64("LAUNCH_TCB", 0x1F0),
+        launch_mit_vector=r.u64("LAUNCH_MIT_VECTOR", 0x1F8) if v5 else None,
+        current_mit_vector=r.u64("CURRENT_MIT_VECTOR", 0x200) if v5 else None,
+        signature_r=r.bytes("SIGNATURE.R", 0x2A0, 72), signature_s=r.bytes("SIGNATURE.S", 0x2E8, 72),
+        signed_bytes=data[:SIGNED_END], raw=data[:REPORT_SIZE],
+        certificates=certificates, trailing=trailing,
+    )

@@ -1,0 +1,250 @@
+"""TDX DCAP quote wire format (v4 and v5): bytes in, an immutable Quote out.
+
+No cryptography happens here. Every read goes through `Reader`, so a short or
+inconsistent buffer raises ParseError naming the structure, the field and the
+offset. Bytes after the declared signature data (zero padding from configfs or
+cloud buffers, junk appended by test suites) are kept in `Quote.extra_bytes`
+and are not an error.
+
+Layouts: shared/specs/tdx-quote.md §2 (header), §3 (TD report bodies), §4
+(signature data and QE report certification data).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..binary import Reader
+from ..errors import ParseError
+
+INTEL_QE_VENDOR_ID = bytes.fromhex("939a7233f79c4ca9940a0db3957f0607")
+TEE_TYPE_TDX = 0x81
+ATT_KEY_ECDSA_P256 = 2
+CERT_DATA_PCK_CHAIN = 5
+CERT_DATA_QE_REPORT = 6
+
+HEADER_SIZE = 0x30
+TD10_BODY_SIZE = 0x248          # 584
+TD15_BODY_SIZE = 0x288          # 648
+BODY_TYPE_TD10 = 2
+BODY_TYPE_TD15 = 3
+QE_REPORT_SIZE = 0x180          # 384
+_BODY_SIZES = {BODY_TYPE_TD10: TD10_BODY_SIZE, BODY_TYPE_TD15: TD15_BODY_SIZE}
+_SIG_FIXED = 0x86               # signature, attestation key, cert type, cert size
+
+S_HEADER = "TDX quote header"
+S_BODY = "TDX TD report body"
+S_QUOTE = "TDX quote"
+S_SIG = "TDX quote signature data"
+S_QE_CERT = "TDX QE report certification data"
+S_QE_REPORT = "TDX QE report"
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteHeader:
+    version: int
+    att_key_type: int
+    tee_type: int
+    reserved: bytes           # bytes 8-11: QE_SVN/PCE_SVN in some sources (spec §9); not for policy
+    qe_vendor_id: bytes
+    user_data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class TdReportBody:
+    """TD report body: TD 1.0 fields, plus TEE_TCB_SVN2 and MRSERVICETD for TD 1.5."""
+
+    tee_tcb_svn: bytes
+    mrseam: bytes
+    mrsignerseam: bytes
+    seam_attributes: bytes
+    td_attributes: bytes
+    xfam: bytes
+    mrtd: bytes
+    mrconfigid: bytes
+    mrowner: bytes
+    mrownerconfig: bytes
+    rtmr0: bytes
+    rtmr1: bytes
+    rtmr2: bytes
+    rtmr3: bytes
+    report_data: bytes
+    tee_tcb_svn2: bytes | None = None
+    mrservicetd: bytes | None = None
+
+    @property
+    def td_attributes_value(self) -> int:
+        return int.from_bytes(self.td_attributes, "little")
+
+
+@dataclass(frozen=True, slots=True)
+class EnclaveReport:
+    """SGX report body of the Quoting Enclave (384 bytes)."""
+
+    cpu_svn: bytes
+    misc_select: int
+    isv_ext_prod_id: bytes
+    attributes: bytes
+    mr_enclave: bytes
+    mr_signer: bytes
+    config_id: bytes
+    isv_prod_id: int
+    isv_svn: int
+    config_svn: int
+    isv_family_id: bytes
+    report_data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class QeReportCertificationData:
+    qe_report: EnclaveReport
+    qe_report_bytes: bytes    # the 384 raw bytes the PCK key signs
+    qe_report_signature: bytes
+    qe_auth_data: bytes
+    pck_cert_data_type: int
+    pck_chain_pem: bytes      # leaf ‖ intermediate ‖ root, PEM, as carried (NUL included)
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureData:
+    quote_signature: bytes    # raw r‖s, big-endian
+    attestation_key: bytes    # raw x‖y, big-endian
+    cert_data_type: int
+    qe_cert: QeReportCertificationData
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    header: QuoteHeader
+    body_type: int            # 2 = TD 1.0, 3 = TD 1.5 (v4 is always 2)
+    body: TdReportBody
+    signature_data_len: int
+    signature: SignatureData
+    signed_bytes: bytes       # what the attestation key signs
+    extra_bytes: bytes = b""  # after the declared signature data; kept, never verified
+
+    @property
+    def version(self) -> int:
+        return self.header.version
+
+
+def parse_quote(data: bytes) -> Quote:
+    """Parse a TDX quote v4 or v5 by its declared lengths (spec §2-4)."""
+    data = bytes(data)
+    header = _parse_header(Reader(data, structure=S_HEADER))
+    r = Reader(data, structure=S_QUOTE)
+    if header.version == 4:
+        body_type, body_off, body_size = BODY_TYPE_TD10, HEADER_SIZE, TD10_BODY_SIZE
+    else:
+        body_type, body_size = _v5_body_type(r)
+        body_off = HEADER_SIZE + 6
+    body = _parse_body(Reader(r.bytes("TD report body", body_off, body_size), structure=S_BODY),
+                       body_type)
+    signed_end = body_off + body_size
+    sig_len = r.u32("SIGNATURE_DATA_LEN", signed_end)
+    sig_off = signed_end + 4
+    sig_bytes = r.bytes("signature data", sig_off, sig_len)
+    signature = _parse_signature_data(sig_bytes)
+    return Quote(header=header, body_type=body_type, body=body, signature_data_len=sig_len,
+                 signature=signature, signed_bytes=data[:signed_end],
+                 extra_bytes=data[sig_off + sig_len:])
+
+
+def _parse_header(r: Reader) -> QuoteHeader:
+    version = r.u16("VERSION", 0x00)
+    if version not in (4, 5):
+        raise r.fail("VERSION", 0x00, f"unsupported version {version}; expected 4 or 5")
+    key_type = r.u16("ATT_KEY_TYPE", 0x02)
+    if key_type != ATT_KEY_ECDSA_P256:
+        raise r.fail("ATT_KEY_TYPE", 0x02,
+                     f"unsupported attestation key type {key_type}; expected 2 (ECDSA P-256)")
+    tee_type = r.u32("TEE_TYPE", 0x04)
+    if tee_type != TEE_TYPE_TDX:
+        raise r.fail("TEE_TYPE", 0x04, f"TEE type 0x{tee_type:X} is not TDX (0x81)")
+    vendor = r.bytes("QE_VENDOR_ID", 0x0C, 16)
+    if vendor != INTEL_QE_VENDOR_ID:
+        raise r.fail("QE_VENDOR_ID", 0x0C, f"{vendor.hex()} is not Intel's QE vendor ID")
+    return QuoteHeader(version=version, att_key_type=key_type, tee_type=tee_type,
+                       reserved=r.bytes("reserved", 0x08, 4), qe_vendor_id=vendor,
+                       user_data=r.bytes("USER_DATA", 0x1C, 20))
+
+
+def _v5_body_type(r: Reader) -> tuple[int, int]:
+    body_type = r.u16("BODY_TYPE", 0x30)
+    if body_type not in _BODY_SIZES:
+        raise r.fail("BODY_TYPE", 0x30,
+                     f"body type {body_type} is not a TD report (2 = TD 1.0, 3 = TD 1.5)")
+    size = r.u32("BODY_SIZE", 0x32)
+    if size != _BODY_SIZES[body_type]:
+        raise r.fail("BODY_SIZE", 0x32,
+                     f"{size} does not match body type {body_type} ({_BODY_SIZES[body_type]})")
+    return body_type, size
+
+
+def _parse_body(r: Reader, body_type: int) -> TdReportBody:
+    b = r.bytes
+    extra = {}
+    if body_type == BODY_TYPE_TD15:
+        extra = {"tee_tcb_svn2": b("TEE_TCB_SVN2", 0x248, 16),
+                 "mrservicetd": b("MRSERVICETD", 0x258, 48)}
+    return TdReportBody(
+        tee_tcb_svn=b("TEE_TCB_SVN", 0x000, 16), mrseam=b("MRSEAM", 0x010, 48),
+        mrsignerseam=b("MRSIGNERSEAM", 0x040, 48), seam_attributes=b("SEAM_ATTRIBUTES", 0x070, 8),
+        td_attributes=b("TD_ATTRIBUTES", 0x078, 8), xfam=b("XFAM", 0x080, 8),
+        mrtd=b("MRTD", 0x088, 48), mrconfigid=b("MRCONFIGID", 0x0B8, 48),
+        mrowner=b("MROWNER", 0x0E8, 48), mrownerconfig=b("MROWNERCONFIG", 0x118, 48),
+        rtmr0=b("RTMR0", 0x148, 48), rtmr1=b("RTMR1", 0x178, 48), rtmr2=b("RTMR2", 0x1A8, 48),
+        rtmr3=b("RTMR3", 0x1D8, 48), report_data=b("REPORTDATA", 0x208, 64), **extra)
+
+
+def _parse_signature_data(data: bytes) -> SignatureData:
+    r = Reader(data, structure=S_SIG)
+    cert_type = r.u16("CERT_DATA_TYPE", 0x80)
+    if cert_type != CERT_DATA_QE_REPORT:
+        raise r.fail("CERT_DATA_TYPE", 0x80,
+                     f"certification data type {cert_type}; expected 6 (QE report certification data)")
+    cert_size = r.u32("CERT_DATA_SIZE", 0x82)
+    if cert_size != len(data) - _SIG_FIXED:
+        raise r.fail("CERT_DATA_SIZE", 0x82, f"{cert_size} disagrees with SIGNATURE_DATA_LEN "
+                     f"({len(data)} leaves {max(0, len(data) - _SIG_FIXED)})")
+    return SignatureData(quote_signature=r.bytes("QUOTE_SIGNATURE", 0x00, 64),
+                         attestation_key=r.bytes("ATTESTATION_PUBLIC_KEY", 0x40, 64),
+                         cert_data_type=cert_type,
+                         qe_cert=_parse_qe_cert_data(r.bytes("CERT_DATA", _SIG_FIXED, cert_size)))
+
+
+def _parse_qe_cert_data(data: bytes) -> QeReportCertificationData:
+    r = Reader(data, structure=S_QE_CERT)
+    report_bytes = r.bytes("QE_REPORT", 0x000, QE_REPORT_SIZE)
+    signature = r.bytes("QE_REPORT_SIGNATURE", 0x180, 64)
+    auth_size = r.u16("QE_AUTH_DATA_SIZE", 0x1C0)
+    auth = r.bytes("QE_AUTH_DATA", 0x1C2, auth_size)
+    off = 0x1C2 + auth_size
+    inner_type = r.u16("PCK_CERT_DATA_TYPE", off)
+    if inner_type != CERT_DATA_PCK_CHAIN:
+        raise r.fail("PCK_CERT_DATA_TYPE", off,
+                     f"certification data type {inner_type}; expected 5 (PCK certificate chain)")
+    inner_size = r.u32("PCK_CERT_DATA_SIZE", off + 2)
+    pem = r.bytes("PCK_CERT_CHAIN", off + 6, inner_size)
+    if off + 6 + inner_size != len(data):
+        raise r.fail("PCK_CERT_DATA_SIZE", off + 2,
+                     f"{len(data) - off - 6 - inner_size} bytes left over inside CERT_DATA")
+    return QeReportCertificationData(
+        qe_report=parse_enclave_report(report_bytes), qe_report_bytes=report_bytes,
+        qe_report_signature=signature, qe_auth_data=auth, pck_cert_data_type=inner_type,
+        pck_chain_pem=pem)
+
+
+def parse_enclave_report(data: bytes) -> EnclaveReport:
+    """Parse a 384-byte SGX report body (here: the Quoting Enclave's)."""
+    r = Reader(data, structure=S_QE_REPORT)
+    if len(data) != QE_REPORT_SIZE:
+        raise ParseError(S_QE_REPORT, "size", 0, f"{len(data)} bytes; expected {QE_REPORT_SIZE}")
+    b = r.bytes
+    return EnclaveReport(
+        cpu_svn=b("CPUSVN", 0x00, 16), misc_select=r.u32("MISCSELECT", 0x10),
+        isv_ext_prod_id=b("ISVEXTPRODID", 0x20, 16), attributes=b("ATTRIBUTES", 0x30, 16),
+        mr_enclave=b("MRENCLAVE", 0x40, 32), mr_signer=b("MRSIGNER", 0x80, 32),
+        config_id=b("CONFIGID", 0xC0, 64), isv_prod_id=r.u16("ISVPRODID", 0x100),
+        isv_svn=r.u16("ISVSVN", 0x102), config_svn=r.u16("CONFIGSVN", 0x104),
+        isv_family_id=b("ISVFAMILYID", 0x130, 16), report_data=b("REPORTDATA", 0x140, 64))

@@ -1,0 +1,32 @@
+"""The `veil` command: one entry point, one sub-application per audience's task."""
+
+from __future__ import annotations
+
+import typer
+
+from .. import __version__
+from . import attest, demo
+
+app = typer.Typer(
+    name="veil",
+    help="Confidential LLM inference: attestation, release policies, key broker and enclave.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(attest.app, name="attest")
+app.command("demo")(demo.run)
+
+
+@app.command("version")
+def version() -> None:
+    """Print Veil's version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
