@@ -27,6 +27,22 @@ POLICY_MBZ_MASK = ~((1 << 26) - 1) & 0xFFFF_FFFF_FFFF_FFFF
 SIGNER_INFO_MBZ_MASK = 0xFFFF_FFE0
 _EMPTY: Mapping[str, bytes] = MappingProxyType({})
 
+# (offset, size, name) of every field, in order; names the field a short buffer stops in.
+LAYOUT = (
+    (0x000, 4, "VERSION"), (0x004, 4, "GUEST_SVN"), (0x008, 8, "POLICY"), (0x010, 16, "FAMILY_ID"),
+    (0x020, 16, "IMAGE_ID"), (0x030, 4, "VMPL"), (0x034, 4, "SIGNATURE_ALGO"),
+    (0x038, 8, "CURRENT_TCB"), (0x040, 8, "PLATFORM_INFO"), (0x048, 4, "SIGNER_INFO"),
+    (0x04C, 4, "reserved"), (0x050, 64, "REPORT_DATA"), (0x090, 48, "MEASUREMENT"),
+    (0x0C0, 32, "HOST_DATA"), (0x0E0, 48, "ID_KEY_DIGEST"), (0x110, 48, "AUTHOR_KEY_DIGEST"),
+    (0x140, 32, "REPORT_ID"), (0x160, 32, "REPORT_ID_MA"), (0x180, 8, "REPORTED_TCB"),
+    (0x188, 1, "CPUID_FAM_ID"), (0x189, 1, "CPUID_MOD_ID"), (0x18A, 1, "CPUID_STEP"),
+    (0x18B, 21, "reserved"), (0x1A0, 64, "CHIP_ID"), (0x1E0, 8, "COMMITTED_TCB"),
+    (0x1E8, 3, "CURRENT_VERSION"), (0x1EB, 1, "reserved"), (0x1EC, 3, "COMMITTED_VERSION"),
+    (0x1EF, 1, "reserved"), (0x1F0, 8, "LAUNCH_TCB"), (0x1F8, 8, "LAUNCH_MIT_VECTOR"),
+    (0x200, 8, "CURRENT_MIT_VECTOR"), (0x208, 0x98, "reserved"), (0x2A0, 72, "SIGNATURE.R"),
+    (0x2E8, 72, "SIGNATURE.S"), (0x330, 0x170, "SIGNATURE reserved"),
+)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Report:
@@ -64,7 +80,7 @@ class Report:
     signature_s: bytes
     signed_bytes: bytes            # bytes 0x000–0x29F
     raw: bytes                     # the 0x4A0 report bytes
-    certificates: Mapping[str, bytes] = field(default=_EMPTY)  # from an appended certificate table
+    certificates: Mapping[str, bytes] = field(default_factory=lambda: _EMPTY)  # from an appended certificate table
     trailing: bytes = b""          # bytes after the report that are not a certificate table
 
     @property
@@ -77,6 +93,14 @@ class Report:
     @property
     def chip_id_masked(self) -> bool:
         return not any(self.chip_id)
+
+
+def _check_length(r: Reader) -> None:
+    """A short buffer fails on the first field it cuts, named."""
+    size = len(r.data)
+    for offset, length, name in LAYOUT:
+        if offset + length > size:
+            r.bytes(name, offset, length)      # raises ParseError naming the field
 
 
 def _version(r: Reader) -> int:
@@ -145,8 +169,8 @@ def parse_report(data: bytes) -> Report:
     """
     data = bytes(data)
     r = Reader(data, structure=STRUCTURE)
+    _check_length(r)
     version = _version(r)
-    r.bytes("SIGNATURE", 0x2A0, REPORT_SIZE - 0x2A0)          # whole report present
     v3 = version >= 3
     v5 = version >= 5
     policy, signer_info, algo = _policy(r), _signer_info(r), _signature_algo(r)
