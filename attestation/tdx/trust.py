@@ -1,0 +1,135 @@
+"""Certificate chains, CRLs and signed collateral for TDX, with caches of the time-independent work.
+
+What is cached (all keyed by exact bytes or by exact certificates, never by time):
+parsed PEM chains and PCK chains, parsed CRLs, "this issuer signed that
+certificate" links, "this CA signed that CRL", and TCB info / QE identity
+documents whose signature verified under a given signing certificate. Every
+time-dependent check (validity windows, CRL currency, collateral dates) is made
+by the caller on each verification. `clear_caches()` empties everything.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Callable, TypeVar
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from ..anchors import Anchor, TrustAnchors
+from ..claims import AnchorRef
+from ..errors import ParseError, VerificationError
+from ..x509util import raw_ecdsa_to_der, verify_issued_by
+from . import pck
+
+T = TypeVar("T")
+
+_LINKS: set[tuple[x509.Certificate, x509.Certificate]] = set()
+_CRL_SIGNERS: set[tuple[bytes, x509.Certificate]] = set()
+_MAX_LINKS = 4096
+
+
+@lru_cache(maxsize=1024)
+def pck_chain(pem: bytes) -> pck.PckChain:
+    """The quote's PCK chain, parsed once per distinct PEM."""
+    return pck.parse_pck_chain(pem)
+
+
+@lru_cache(maxsize=256)
+def cert_chain(pem: bytes, structure: str) -> tuple[x509.Certificate, ...]:
+    """A collateral issuer chain (PEM), parsed once per distinct PEM."""
+    return pck.load_chain(pem, structure)
+
+
+@lru_cache(maxsize=256)
+def load_crl(der: bytes, structure: str) -> x509.CertificateRevocationList:
+    try:
+        return x509.load_der_x509_crl(der)
+    except ValueError as exc:
+        raise ParseError(structure, "CRL", None, f"not a DER CRL: {exc}") from None
+
+
+@lru_cache(maxsize=64)
+def anchor_ref(anchor: Anchor) -> AnchorRef:
+    return anchor.ref()
+
+
+def issued_by(cert: x509.Certificate, issuer: x509.Certificate, *, check: str) -> None:
+    """verify_issued_by, remembered per (certificate, issuer) pair once it succeeded."""
+    key = (cert, issuer)
+    if key in _LINKS:
+        return
+    verify_issued_by(cert, issuer, check=check)
+    if len(_LINKS) >= _MAX_LINKS:
+        _LINKS.clear()
+    _LINKS.add(key)
+
+
+def crl_signed_by(crl_der: bytes, crl: x509.CertificateRevocationList, issuer: x509.Certificate,
+                  *, check: str, what: str) -> None:
+    """The CRL names `issuer` and carries its valid signature (time is checked by the caller)."""
+    if crl.issuer != issuer.subject:
+        raise VerificationError(check, f"{what} is issued by '{crl.issuer.rfc4514_string()}'",
+                                expected=issuer.subject.rfc4514_string(),
+                                actual=crl.issuer.rfc4514_string())
+    key = (crl_der, issuer)
+    if key in _CRL_SIGNERS:
+        return
+    if not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
+        raise VerificationError(check, f"{what} signature does not verify")
+    if len(_CRL_SIGNERS) >= _MAX_LINKS:
+        _CRL_SIGNERS.clear()
+    _CRL_SIGNERS.add(key)
+
+
+def root_anchor(certs: tuple[x509.Certificate, ...], anchors: TrustAnchors, *,
+                check: str, what: str) -> tuple[Anchor, tuple[x509.Certificate, ...]]:
+    """The configured Intel anchor a chain ends in, and the chain's certificates below it.
+
+    A chain that carries its own root must carry exactly a configured anchor; a
+    chain without one is matched by issuer name to a configured anchor.
+    """
+    last = certs[-1]
+    if last.subject == last.issuer:
+        anchor = anchors.match_root(last, "intel")
+        if anchor is None:
+            raise VerificationError(check, f"the root of the {what} is not a configured Intel anchor",
+                                    expected=", ".join(a.name for a in anchors.intel()) or "none",
+                                    actual=last.subject.rfc4514_string())
+        return anchor, certs[:-1]
+    for anchor in anchors.intel():
+        if anchor.certificate.subject == last.issuer:
+            return anchor, certs
+    raise VerificationError(check, f"the {what} does not end in a configured Intel anchor",
+                            actual=last.issuer.rfc4514_string())
+
+
+def _verify_raw(cert: x509.Certificate, signature: bytes, data: bytes) -> bool:
+    key = cert.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey) or len(signature) != 64:
+        return False
+    try:
+        key.verify(raw_ecdsa_to_der(signature), data, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        return False
+    return True
+
+
+@lru_cache(maxsize=256)
+def signed_document(data: bytes, signature: bytes, signer: x509.Certificate,
+                    parse: Callable[[bytes], T], check: str, what: str) -> T:
+    """Verify `signature` (raw r‖s) over the exact bytes, then parse them; cached on success."""
+    if not _verify_raw(signer, signature, data):
+        raise VerificationError(check, f"{what} signature does not verify under "
+                                f"'{signer.subject.rfc4514_string()}'")
+    return parse(data)
+
+
+def clear_caches() -> None:
+    """Forget every cached parse and verification result (for cold benchmarks and tests)."""
+    for cached in (pck_chain, cert_chain, load_crl, anchor_ref, signed_document):
+        cached.cache_clear()
+    _LINKS.clear()
+    _CRL_SIGNERS.clear()
