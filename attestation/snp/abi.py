@@ -9,13 +9,13 @@ range is checked, so a report that parses has exactly the documented shape.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
 
 from ..binary import Reader
 from . import certtable
 from .fields import (GuestPolicy, PlatformInfo, SignerInfo, decode_platform_info, decode_policy,
-                     decode_signer_info, product_from_cpuid)
+                     decode_signer_info, decode_tcb, product_from_cpuid)
 
 STRUCTURE = "SNP report"
 REPORT_SIZE = 0x4A0
@@ -199,3 +199,52 @@ def parse_report(data: bytes) -> Report:
         signed_bytes=data[:SIGNED_END], raw=data[:REPORT_SIZE],
         certificates=certificates, trailing=trailing,
     )
+
+
+# --------------------------------------------------------------------------- inspection
+
+def _tcb_dict(raw: int, product: str | None) -> dict[str, object]:
+    parts = decode_tcb(raw, product)
+    out: dict[str, object] = {"raw": parts.hex}
+    if parts.fmc is not None:
+        out["fmc"] = parts.fmc
+    out.update(bootloader=parts.bootloader, tee=parts.tee, snp=parts.snp, microcode=parts.microcode)
+    return out
+
+
+def describe(report: Report) -> dict[str, object]:
+    """Every field, decoded for people (`veil attest inspect`). Unverified: nothing here is trusted.
+
+    TCB values of a v2 report are decoded with the Milan/Genoa layout (v2 names no product).
+    """
+    product = report.product
+    return {
+        "version": report.version,
+        "product": product or "unknown (v2 reports name no product; see the VCEK productName)",
+        "cpuid": None if report.cpuid_fam_id is None else {
+            "family": f"0x{report.cpuid_fam_id:02x}", "model": f"0x{report.cpuid_mod_id:02x}",
+            "stepping": report.cpuid_step},
+        "guest_svn": report.guest_svn,
+        "policy": {**asdict(report.policy), "raw": f"0x{report.policy.raw:x}"},
+        "family_id": report.family_id.hex(), "image_id": report.image_id.hex(),
+        "vmpl": report.vmpl,
+        "signature_algo": "ECDSA P-384 with SHA-384" if report.signature_algo == 1 else report.signature_algo,
+        "platform_info": {**asdict(report.platform_info), "raw": f"0x{report.platform_info.raw:x}"},
+        "signer_info": {**asdict(report.signer_info), "raw": f"0x{report.signer_info.raw:x}"},
+        "report_data": report.report_data.hex(), "measurement": report.measurement.hex(),
+        "host_data": report.host_data.hex(), "id_key_digest": report.id_key_digest.hex(),
+        "author_key_digest": report.author_key_digest.hex(), "report_id": report.report_id.hex(),
+        "report_id_ma": report.report_id_ma.hex(),
+        "chip_id": report.chip_id.hex() + (" (masked)" if report.chip_id_masked else ""),
+        "current_tcb": _tcb_dict(report.current_tcb, product),
+        "reported_tcb": _tcb_dict(report.reported_tcb, product),
+        "committed_tcb": _tcb_dict(report.committed_tcb, product),
+        "launch_tcb": _tcb_dict(report.launch_tcb, product),
+        "current_version": "{}.{}.{}".format(*report.current_version),
+        "committed_version": "{}.{}.{}".format(*report.committed_version),
+        "launch_mit_vector": report.launch_mit_vector, "current_mit_vector": report.current_mit_vector,
+        "signature": {"r": report.signature_r[::-1].hex().lstrip("0") or "0",
+                      "s": report.signature_s[::-1].hex().lstrip("0") or "0"},
+        "certificates": {kind: f"{len(blob)} bytes" for kind, blob in report.certificates.items()},
+        "trailing_bytes": len(report.trailing),
+    }
