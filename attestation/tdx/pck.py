@@ -11,9 +11,7 @@ reads it.
 
 from __future__ import annotations
 
-import base64
 import binascii
-import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -24,6 +22,7 @@ from ..errors import ParseError
 
 SGX_EXTENSION_OID = x509.ObjectIdentifier("1.2.840.113741.1.13.1")
 _SGX = "1.2.840.113741.1.13.1"
+_SGX_RAW = bytes.fromhex("2a864886f84d010d01")   # DER content of the OID above
 LEAF_CN = "Intel SGX PCK Certificate"
 CA_CNS = {"Intel SGX PCK Platform CA": "platform", "Intel SGX PCK Processor CA": "processor"}
 SGX_TYPES = {0: "Standard", 1: "Scalable", 2: "ScalableWithIntegrity"}
@@ -31,8 +30,8 @@ SGX_TYPES = {0: "Standard", 1: "Scalable", 2: "ScalableWithIntegrity"}
 S_CHAIN = "TDX PCK certificate chain"
 S_EXT = "PCK SGX extension"
 
-_PEM_BLOCK = re.compile(
-    rb"-----BEGIN CERTIFICATE-----\r?\n([A-Za-z0-9+/=\r\n]+?)-----END CERTIFICATE-----(?:\r?\n)*")
+_BEGIN = b"-----BEGIN CERTIFICATE-----"
+_END = b"-----END CERTIFICATE-----"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,25 +62,31 @@ def split_pem_chain(pem: bytes, structure: str = S_CHAIN) -> list[bytes]:
     ders: list[bytes] = []
     pos = 0
     while pos < len(text):
-        match = _PEM_BLOCK.match(text, pos)
-        if match is None:
-            raise ParseError(structure, f"certificate[{len(ders)}]", pos,
-                             "expected a '-----BEGIN CERTIFICATE-----' block")
-        ders.append(_decode_b64(match.group(1), structure, len(ders), pos))
-        pos = match.end()
+        field = f"certificate[{len(ders)}]"
+        if not text.startswith(_BEGIN, pos):
+            raise ParseError(structure, field, pos, "expected a '-----BEGIN CERTIFICATE-----' line")
+        end = text.find(_END, pos)
+        if end < 0:
+            raise ParseError(structure, field, pos, "no '-----END CERTIFICATE-----' line")
+        ders.append(_decode_b64(text[pos + len(_BEGIN):end], structure, field, pos))
+        pos = end + len(_END)
+        while text.startswith(b"\n", pos) or text.startswith(b"\r\n", pos):
+            pos += 1 if text[pos] == 0x0A else 2
     if not ders:
         raise ParseError(structure, "certificate[0]", 0, "no certificate in the chain")
     return ders
 
 
-def _decode_b64(body: bytes, structure: str, index: int, pos: int) -> bytes:
-    compact = body.replace(b"\r", b"").replace(b"\n", b"")
+def _decode_b64(body: bytes, structure: str, field: str, pos: int) -> bytes:
+    if not (body.startswith((b"\n", b"\r\n")) and body.endswith(b"\n")):
+        raise ParseError(structure, field, pos, "the base64 text must be on lines of its own")
+    compact = body.replace(b"\r\n", b"").replace(b"\n", b"")
     try:
-        der = base64.b64decode(compact, validate=True)
+        der = binascii.a2b_base64(compact, strict_mode=True)
     except (binascii.Error, ValueError):
-        raise ParseError(structure, f"certificate[{index}]", pos, "invalid base64") from None
-    if base64.b64encode(der) != compact:
-        raise ParseError(structure, f"certificate[{index}]", pos, "non-canonical base64")
+        raise ParseError(structure, field, pos, "invalid base64") from None
+    if binascii.b2a_base64(der, newline=False) != compact:
+        raise ParseError(structure, field, pos, "non-canonical base64")
     return der
 
 
@@ -153,23 +158,9 @@ def _children(data: bytes, start: int, end: int, field: str) -> list[tuple[int, 
     return out
 
 
-def _oid(raw: bytes) -> str:
-    if not raw:
-        raise ParseError(S_EXT, "OID", None, "empty object identifier")
-    parts, value = [], 0
-    for byte in raw:
-        value = (value << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            parts.append(value)
-            value = 0
-    first = parts[0]
-    head = [min(first // 40, 2), first - 40 * min(first // 40, 2)]
-    return ".".join(str(p) for p in head + parts[1:])
-
-
-def _entries(data: bytes, start: int, end: int, field: str) -> dict[str, tuple[int, bytes]]:
-    """Decode SEQUENCE OF SEQUENCE { OID, value } into {oid: (value tag, value bytes)}."""
-    out: dict[str, tuple[int, bytes]] = {}
+def _entries(data: bytes, start: int, end: int, field: str) -> dict[bytes, tuple[int, bytes]]:
+    """Decode SEQUENCE OF SEQUENCE { OID, value } into {raw OID: (value tag, value bytes)}."""
+    out: dict[bytes, tuple[int, bytes]] = {}
     for tag, s, e in _children(data, start, end, field):
         if tag != 0x30:
             raise ParseError(S_EXT, field, s, "expected SEQUENCE { OID, value }")
@@ -177,14 +168,15 @@ def _entries(data: bytes, start: int, end: int, field: str) -> dict[str, tuple[i
         if len(items) != 2 or items[0][0] != 0x06:
             raise ParseError(S_EXT, field, s, "expected SEQUENCE { OID, value }")
         (_, os_, oe), (vtag, vs, ve) = items
-        out[_oid(data[os_:oe])] = (vtag, data[vs:ve])
+        out[data[os_:oe]] = (vtag, data[vs:ve])
     return out
 
 
-def _need(entries: dict[str, tuple[int, bytes]], oid: str, tag: int, name: str,
+def _need(entries: dict[bytes, tuple[int, bytes]], arc: tuple[int, ...], tag: int, name: str,
           size: int | None = None) -> bytes:
+    oid = _SGX_RAW + bytes(arc)          # every arc below the SGX OID is < 128: one byte each
     if oid not in entries:
-        raise ParseError(S_EXT, name, None, f"missing (OID {oid})")
+        raise ParseError(S_EXT, name, None, f"missing (OID {_SGX}.{'.'.join(map(str, arc))})")
     got_tag, value = entries[oid]
     if got_tag != tag or (size is not None and len(value) != size):
         raise ParseError(S_EXT, name, None, f"unexpected encoding (tag 0x{got_tag:02x}, {len(value)} bytes)")
@@ -192,8 +184,8 @@ def _need(entries: dict[str, tuple[int, bytes]], oid: str, tag: int, name: str,
 
 
 def _uint(raw: bytes, name: str) -> int:
-    if not raw or raw[0] & 0x80:
-        raise ParseError(S_EXT, name, None, "not a non-negative INTEGER")
+    if not raw or raw[0] & 0x80 or len(raw) > 4:
+        raise ParseError(S_EXT, name, None, "not a small non-negative INTEGER")
     return int.from_bytes(raw, "big")
 
 
@@ -203,18 +195,18 @@ def parse_sgx_extension(value: bytes) -> PckExtension:
     if tag != 0x30 or end != len(value):
         raise ParseError(S_EXT, "SGX extension", 0, "expected one SEQUENCE")
     top = _entries(value, start, end, "SGX extension")
-    tcb_raw = _need(top, f"{_SGX}.2", 0x30, "TCB")
+    tcb_raw = _need(top, (2,), 0x30, "TCB")
     tcb = _entries(tcb_raw, 0, len(tcb_raw), "TCB")
-    comps = tuple(_uint(_need(tcb, f"{_SGX}.2.{i}", 0x02, f"TCB.COMP{i:02d}_SVN"), f"COMP{i:02d}")
+    comps = tuple(_uint(_need(tcb, (2, i), 0x02, f"TCB.COMP{i:02d}_SVN"), f"TCB.COMP{i:02d}_SVN")
                   for i in range(1, 17))
     sgx_type = None
-    if f"{_SGX}.5" in top:
-        sgx_type = SGX_TYPES.get(_uint(_need(top, f"{_SGX}.5", 0x0A, "SGX type"), "SGX type"), "unknown")
+    if _SGX_RAW + b"\x05" in top:
+        sgx_type = SGX_TYPES.get(_uint(_need(top, (5,), 0x0A, "SGX type"), "SGX type"), "unknown")
     return PckExtension(
-        ppid=_need(top, f"{_SGX}.1", 0x04, "PPID", 16),
+        ppid=_need(top, (1,), 0x04, "PPID", 16),
         tcb_components=comps,
-        pce_svn=_uint(_need(tcb, f"{_SGX}.2.17", 0x02, "TCB.PCESVN"), "PCESVN"),
-        cpu_svn=_need(tcb, f"{_SGX}.2.18", 0x04, "TCB.CPUSVN", 16),
-        pce_id=_need(top, f"{_SGX}.3", 0x04, "PCE-ID", 2),
-        fmspc=_need(top, f"{_SGX}.4", 0x04, "FMSPC", 6),
+        pce_svn=_uint(_need(tcb, (2, 17), 0x02, "TCB.PCESVN"), "TCB.PCESVN"),
+        cpu_svn=_need(tcb, (2, 18), 0x04, "TCB.CPUSVN", 16),
+        pce_id=_need(top, (3,), 0x04, "PCE-ID", 2),
+        fmspc=_need(top, (4,), 0x04, "FMSPC", 6),
         sgx_type=sgx_type)

@@ -57,11 +57,16 @@ def anchor_ref(anchor: Anchor) -> AnchorRef:
 
 
 def issued_by(cert: x509.Certificate, issuer: x509.Certificate, *, check: str) -> None:
-    """verify_issued_by, remembered per (certificate, issuer) pair once it succeeded."""
+    """`issuer` signed `cert` and is named as its issuer; remembered per pair once it succeeded."""
     key = (cert, issuer)
     if key in _LINKS:
         return
-    verify_issued_by(cert, issuer, check=check)
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        verify_issued_by(cert, issuer, check=check)          # raises with a precise message
+        raise VerificationError(check, f"'{cert.subject.rfc4514_string()}' is not directly "
+                                f"issued by '{issuer.subject.rfc4514_string()}'") from None
     if len(_LINKS) >= _MAX_LINKS:
         _LINKS.clear()
     _LINKS.add(key)
@@ -70,18 +75,30 @@ def issued_by(cert: x509.Certificate, issuer: x509.Certificate, *, check: str) -
 def crl_signed_by(crl_der: bytes, crl: x509.CertificateRevocationList, issuer: x509.Certificate,
                   *, check: str, what: str) -> None:
     """The CRL names `issuer` and carries its valid signature (time is checked by the caller)."""
+    key = (crl_der, issuer)
+    if key in _CRL_SIGNERS:
+        return
     if crl.issuer != issuer.subject:
         raise VerificationError(check, f"{what} is issued by '{crl.issuer.rfc4514_string()}'",
                                 expected=issuer.subject.rfc4514_string(),
                                 actual=crl.issuer.rfc4514_string())
-    key = (crl_der, issuer)
-    if key in _CRL_SIGNERS:
-        return
-    if not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
-        raise VerificationError(check, f"{what} signature does not verify")
+    public_key = issuer.public_key()
+    try:
+        if not isinstance(public_key, ec.EllipticCurvePublicKey) or crl.signature_hash_algorithm is None:
+            raise InvalidSignature
+        public_key.verify(crl.signature, crl.tbs_certlist_bytes,
+                          ec.ECDSA(crl.signature_hash_algorithm))
+    except InvalidSignature:
+        raise VerificationError(check, f"{what} signature does not verify") from None
     if len(_CRL_SIGNERS) >= _MAX_LINKS:
         _CRL_SIGNERS.clear()
     _CRL_SIGNERS.add(key)
+
+
+@lru_cache(maxsize=1024)
+def is_revoked(crl_der: bytes, structure: str, serial: int) -> bool:
+    """Whether `serial` is listed in the CRL (a fact about the bytes, cached)."""
+    return load_crl(crl_der, structure).get_revoked_certificate_by_serial_number(serial) is not None
 
 
 def root_anchor(certs: tuple[x509.Certificate, ...], anchors: TrustAnchors, *,
@@ -92,13 +109,13 @@ def root_anchor(certs: tuple[x509.Certificate, ...], anchors: TrustAnchors, *,
     chain without one is matched by issuer name to a configured anchor.
     """
     last = certs[-1]
+    for anchor in anchors.anchors:
+        if anchor.vendor == "intel" and anchor.certificate == last:   # same DER
+            return anchor, certs[:-1]
     if last.subject == last.issuer:
-        anchor = anchors.match_root(last, "intel")
-        if anchor is None:
-            raise VerificationError(check, f"the root of the {what} is not a configured Intel anchor",
-                                    expected=", ".join(a.name for a in anchors.intel()) or "none",
-                                    actual=last.subject.rfc4514_string())
-        return anchor, certs[:-1]
+        raise VerificationError(check, f"the root of the {what} is not a configured Intel anchor",
+                                expected=", ".join(a.name for a in anchors.intel()) or "none",
+                                actual=last.subject.rfc4514_string())
     for anchor in anchors.intel():
         if anchor.certificate.subject == last.issuer:
             return anchor, certs
@@ -129,7 +146,7 @@ def signed_document(data: bytes, signature: bytes, signer: x509.Certificate,
 
 def clear_caches() -> None:
     """Forget every cached parse and verification result (for cold benchmarks and tests)."""
-    for cached in (pck_chain, cert_chain, load_crl, anchor_ref, signed_document):
+    for cached in (pck_chain, cert_chain, load_crl, anchor_ref, signed_document, is_revoked):
         cached.cache_clear()
     _LINKS.clear()
     _CRL_SIGNERS.clear()

@@ -34,7 +34,8 @@ __all__ = ["verify_quote", "clear_caches"]
 
 _P256 = ec.SECP256R1()
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
-_TCB_SIGNING_CN = "Intel SGX TCB Signing"
+_ROOT_CRL = "Intel root CA CRL"
+_PCK_CRL = "Intel PCK CRL"
 # Reserved TD_ATTRIBUTES bits: 1-27, 29, 32-62 (bits 0 DEBUG, 28 SEPT_VE_DISABLE, 30 PKS,
 # 31 KL and 63 PERFMON are defined).
 _TD_ATTR_RESERVED = 0x7FFFFFFF00000000 | 0x0FFFFFFE | (1 << 29)
@@ -166,18 +167,18 @@ def _crl_current(crl: x509.CertificateRevocationList, at: datetime, check: str, 
 def _check_crls(col: TdxCollateral, chain: PckChain, anchor: Anchor,
                 signers: tuple[x509.Certificate, ...], opts: VerifyOptions, at: datetime):
     """Step (5): both CRLs verified and current; intermediates and PCK leaf not revoked."""
-    root_crl = trust.load_crl(col.root_ca_crl, "Intel root CA CRL")
+    root_crl = trust.load_crl(col.root_ca_crl, _ROOT_CRL)
     trust.crl_signed_by(col.root_ca_crl, root_crl, anchor.certificate, check="tdx.root_ca_crl",
                         what="root CA CRL")
     root_window = _crl_current(root_crl, at, "tdx.root_ca_crl", "root CA CRL")
     crl_ca = _pck_crl_issuer(col, chain, opts, at)
     for cert, code in ((chain.intermediate, "tdx.pck_revoked"), (crl_ca, "tdx.pck_revoked"),
                        *((s, "tdx.tcb_signing_revoked") for s in signers)):
-        _not_revoked(root_crl, cert, code)
-    pck_crl = trust.load_crl(col.pck_crl, "Intel PCK CRL")
+        _not_revoked(col.root_ca_crl, _ROOT_CRL, cert, code)
+    pck_crl = trust.load_crl(col.pck_crl, _PCK_CRL)
     trust.crl_signed_by(col.pck_crl, pck_crl, crl_ca, check="tdx.pck_crl", what="PCK CRL")
     pck_window = _crl_current(pck_crl, at, "tdx.pck_crl", "PCK CRL")
-    _not_revoked(pck_crl, chain.leaf, "tdx.pck_revoked")
+    _not_revoked(col.pck_crl, _PCK_CRL, chain.leaf, "tdx.pck_revoked")
     return [root_window, pck_window]
 
 
@@ -186,7 +187,7 @@ def _pck_crl_issuer(col: TdxCollateral, chain: PckChain, opts: VerifyOptions,
     certs = trust.cert_chain(col.pck_crl_issuer_chain, "PCK CRL issuer chain")
     anchor, below = trust.root_anchor(certs, opts.anchors, check="tdx.pck_crl",
                                       what="PCK CRL issuer chain")
-    if not below or below[0].subject != chain.leaf.issuer:
+    if not below or (below[0] != chain.intermediate and below[0].subject != chain.leaf.issuer):
         raise VerificationError("tdx.pck_crl", "the PCK CRL issuer is not the PCK leaf's issuer",
                                 expected=chain.leaf.issuer.rfc4514_string(),
                                 actual=below[0].subject.rfc4514_string() if below else "no CA")
@@ -195,8 +196,8 @@ def _pck_crl_issuer(col: TdxCollateral, chain: PckChain, opts: VerifyOptions,
     return below[0]
 
 
-def _not_revoked(crl: x509.CertificateRevocationList, cert: x509.Certificate, check: str) -> None:
-    if crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None:
+def _not_revoked(crl_der: bytes, structure: str, cert: x509.Certificate, check: str) -> None:
+    if trust.is_revoked(crl_der, structure, cert.serial_number):
         raise VerificationError(check, f"'{cert.subject.rfc4514_string()}' is revoked",
                                 expected="not listed in the CRL", actual=f"serial {cert.serial_number:x}")
 

@@ -1,0 +1,107 @@
+"""`veil attest collateral …`: build and inspect offline collateral bundles."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from attestation.collateral import CollateralSource, StaticCollateral
+from attestation.errors import AttestationError
+
+from . import paths
+from .output import EXIT_FAILED, EXIT_OK, console, fail
+
+app = typer.Typer(help="Collateral for verification: online sources, offline bundles.",
+                  no_args_is_help=True)
+
+
+def open_collateral(path: Path) -> CollateralSource:
+    """An offline bundle directory, or one Intel nine-field collateral JSON file."""
+    from attestation.collateral.bundle import OfflineBundle
+    from attestation.collateral.intel import load_intel_collateral_json
+
+    try:
+        if path.is_dir():
+            return OfflineBundle(path)
+        return StaticCollateral(tdx_sets=(load_intel_collateral_json(path.read_bytes()),))
+    except OSError as exc:
+        fail(f"cannot read collateral {path}: {exc.strerror}")
+    except AttestationError as exc:
+        fail(f"{path}: {exc.message}")
+
+
+def online_source() -> CollateralSource:
+    """Intel PCS and AMD KDS, with an on-disk cache that honours each item's next update."""
+    from attestation.collateral.online import OnlineCollateral
+
+    return OnlineCollateral.default(cache_dir=paths.cache() / "collateral")
+
+
+@app.command("fetch")
+def fetch(
+    out: Annotated[Path, typer.Option(help="Bundle directory to create or extend.")],
+    fmspc: Annotated[list[str], typer.Option(help="TDX platform FMSPC, hex (repeatable).")] = [],
+    snp_product: Annotated[list[str], typer.Option(
+        help="AMD product whose CRLs and certificate chains to fetch (repeatable).")] = [],
+    pcs_url: Annotated[Optional[str], typer.Option(help="Intel PCS or a PCCS base URL.")] = None,
+    kds_url: Annotated[Optional[str], typer.Option(help="AMD KDS base URL.")] = None,
+) -> None:
+    """On a connected machine: fetch Intel and AMD collateral into one offline bundle."""
+    from rich.progress import Progress
+
+    from attestation.collateral.fetch import fetch_bundle
+    from attestation.collateral.online import OnlineCollateral
+
+    if not fmspc and not snp_product:
+        fail("nothing to fetch", hint="name at least one --fmspc or --snp-product")
+    source = OnlineCollateral.default(cache_dir=paths.cache() / "collateral",
+                                      pcs_url=pcs_url, kds_url=kds_url)
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("fetching collateral", total=None)
+
+        def step(message: str) -> None:
+            progress.update(task, description=message)
+            progress.advance(task)
+
+        try:
+            summary = fetch_bundle(out, fmspcs=fmspc, snp_products=snp_product, source=source,
+                                   progress=step)
+        except AttestationError as exc:
+            fail(exc.message, code=EXIT_FAILED)
+    console.print(f"wrote {summary} to {out}")
+
+
+@app.command("status")
+def status(
+    bundle: Annotated[Path, typer.Argument(help="Offline bundle directory.")],
+    at: Annotated[Optional[str], typer.Option(help="Instant to check (default: now).")] = None,
+) -> None:
+    """List a bundle's items with their validity; exit 1 if any is outside its window."""
+    from rich.table import Table
+
+    from attestation.collateral.bundle import OfflineBundle
+
+    from .attest import parse_time
+
+    moment = parse_time(at) if at else datetime.now(timezone.utc)
+    try:
+        source = OfflineBundle(bundle)
+        stale = {s.item.key for s in source.freshness(moment)}
+    except AttestationError as exc:
+        fail(f"{bundle}: {exc.message}")
+    table = Table(title=f"{bundle} at {moment.isoformat()}")
+    for column in ("kind", "keys", "valid from", "valid until", "state"):
+        table.add_column(column)
+    for item in source.items:
+        keys = ", ".join(f"{k}={v}" for k, v in item.keys.items())
+        state = "[red]stale[/]" if item.key in stale else "[green]current[/]"
+        table.add_row(item.kind, keys, _when(item.not_before), _when(item.not_after), state)
+    console.print(table)
+    raise typer.Exit(EXIT_FAILED if stale else EXIT_OK)
+
+
+def _when(value: datetime | None) -> str:
+    return value.isoformat() if value else "-"
