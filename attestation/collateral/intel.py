@@ -203,7 +203,7 @@ def pcs_body(signed: bytes, signature: bytes, key: str) -> bytes:
 def issuer_chain(value: str | bytes) -> bytes:
     """An issuer chain as PEM bytes, URL-decoding it if it is still in header form."""
     text = value.decode("ascii", "replace") if isinstance(value, bytes) else value
-    if not text.lstrip().startswith("-----BEGIN"):
+    if "%" in text:         # PEM never contains '%'; a header value is percent-encoded
         text = unquote(text)
     if "-----BEGIN CERTIFICATE-----" not in text:
         raise ParseError("Intel issuer chain", "PEM", None, "no PEM certificate found")
