@@ -12,6 +12,7 @@ the CRL's content run on every call. `clear_caches()` empties the caches.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -54,13 +55,24 @@ _verified_crls = _BoundedSet()
 
 
 def clear_caches() -> None:
-    """Forget every verified certificate link and CRL signature."""
+    """Forget every verified certificate link and CRL signature (and memoized names and DER)."""
     _verified_links.clear()
     _verified_crls.clear()
+    der.cache_clear()
+    cn.cache_clear()
+    issuer_common_name.cache_clear()
 
 
+@functools.lru_cache(maxsize=4096)
 def der(cert: x509.Certificate) -> bytes:
+    """The certificate's DER (memoized: certificates are immutable and hash by content)."""
     return cert.public_bytes(Encoding.DER)
+
+
+@functools.lru_cache(maxsize=4096)
+def cn(cert: x509.Certificate) -> str:
+    """The subject CN (memoized)."""
+    return common_name(cert)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +88,7 @@ class Chain:
         return (self.leaf, self.ask, self.ark)
 
 
+@functools.lru_cache(maxsize=4096)
 def issuer_common_name(cert: x509.Certificate) -> str:
     attrs = cert.issuer.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
     return str(attrs[0].value) if attrs else ""
@@ -103,14 +116,14 @@ def verify_link(cert: x509.Certificate, issuer: x509.Certificate, *, check: str)
 def _chain_to(anchor: Anchor, leaf: x509.Certificate, product: str, signer: str) -> Chain:
     """Verify leaf ← pinned ASK/ASVK ← ARK (self-signed) of one anchor."""
     link_check = f"snp.{signer}_chain"
-    ask = anchor.intermediate(expected_issuer_cn(product, signer))
+    ask = next((c for c in anchor.intermediates if cn(c) == expected_issuer_cn(product, signer)), None)
     if ask is None:
         raise VerificationError(link_check, f"anchor {anchor.name} has no pinned "
                                 f"{expected_issuer_cn(product, signer)}")
     ark = anchor.certificate
-    if common_name(ark) != f"ARK-{product}":
+    if cn(ark) != f"ARK-{product}":
         raise VerificationError("snp.ask_chain", f"anchor {anchor.name} is not an ARK for {product}",
-                                expected=f"ARK-{product}", actual=common_name(ark))
+                                expected=f"ARK-{product}", actual=cn(ark))
     verify_link(leaf, ask, check=link_check)
     verify_link(ask, ark, check="snp.ask_chain")
     verify_link(ark, ark, check="snp.ark")

@@ -18,8 +18,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ..anchors import common_name
-from ..claims import Claims, CollateralWindow, TcbStatus
+from ..anchors import Anchor
+from ..claims import AnchorRef, Claims, CollateralWindow, TcbStatus
 from ..collateral import SnpTcbParts
 from ..errors import CollateralError, VerificationError
 from ..options import VerifyOptions
@@ -37,6 +37,12 @@ def clear_caches() -> None:
     chains.clear_caches()
     _extensions.cache_clear()
     _load_blob.cache_clear()
+    _anchor_ref.cache_clear()
+
+
+@functools.lru_cache(maxsize=64)
+def _anchor_ref(anchor: Anchor) -> AnchorRef:
+    return anchor.ref()
 
 
 @functools.lru_cache(maxsize=1024)
@@ -140,12 +146,12 @@ def _endorsement(report: Report, signer: str, supplied: Sequence[x509.Certificat
                  opts: VerifyOptions) -> tuple[x509.Certificate, str]:
     """The VCEK/VLEK (supplied, else from collateral) and the product it establishes."""
     cpuid_product = report_product(report)
-    leaf = next((c for c in supplied if common_name(c) == LEAF_CN[signer]), None)
+    leaf = next((c for c in supplied if chains.cn(c) == LEAF_CN[signer]), None)
     if leaf is None:
         leaf = _fetch_endorsement(report, signer, cpuid_product, opts)
-    if common_name(leaf) != LEAF_CN[signer]:
+    if chains.cn(leaf) != LEAF_CN[signer]:
         raise VerificationError(f"snp.{signer}_chain", "the endorsement key certificate has the "
-                                "wrong subject", expected=LEAF_CN[signer], actual=common_name(leaf))
+                                "wrong subject", expected=LEAF_CN[signer], actual=chains.cn(leaf))
     name = _extensions(chains.der(leaf)).product_name
     cert_product = product_from_name(name)
     if cert_product is None:
@@ -179,9 +185,9 @@ def _fetch_endorsement(report: Report, signer: str, product: str | None,
 def _compare_supplied(chain: chains.Chain, supplied: Sequence[x509.Certificate],
                       product: str) -> None:
     """ASK/ASVK/ARK that came with the evidence must be the pinned ones (never trusted)."""
-    pinned = {common_name(c): c for c in (*chain.anchor.intermediates, chain.ark)}
+    pinned = {chains.cn(c): c for c in (*chain.anchor.intermediates, chain.ark)}
     for cert in supplied:
-        cn = common_name(cert)
+        cn = chains.cn(cert)
         if cn in pinned and cn.endswith(product) and chains.der(cert) != chains.der(pinned[cn]):
             raise VerificationError("snp.supplied_chain_mismatch",
                                     f"the {cn} supplied with the evidence is not the pinned one",
@@ -271,7 +277,7 @@ def _claims(report: Report, opts: VerifyOptions, chain: chains.Chain, ext: Endor
             product: str, window: tuple[datetime, datetime]) -> Claims:
     from .claims import snp_claims
     return Claims(
-        tee="snp", anchor=chain.anchor.ref(), tcb_status=TcbStatus.UP_TO_DATE,
+        tee="snp", anchor=_anchor_ref(chain.anchor), tcb_status=TcbStatus.UP_TO_DATE,
         debug=report.policy.debug, report_data=report.report_data.hex(),
         collateral_window=CollateralWindow(not_before=window[0], not_after=window[1]),
         verified_at=opts.at, warnings=_warnings(report, opts),
