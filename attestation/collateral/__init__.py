@@ -109,8 +109,11 @@ class StaticCollateral:
         try:
             return self.snp_crls[(product, signer)]
         except KeyError:
-            raise CollateralError(f"CRL for the AMD {product} {signer.upper()} hierarchy",
-                                  "not provided", hint=snp_hint(product, signer)) from None
+            raise CollateralError(
+                f"CRL for the AMD {product} {signer.upper()} hierarchy", "not provided",
+                hint=f"run `veil attest collateral fetch --snp-product {product}` on a connected machine "
+                     "and pass the bundle with --collateral, or drop --offline to fetch it from AMD KDS; "
+                     "--no-revocation skips the check (not recommended)") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +128,7 @@ class ChainedCollateral:
             try:
                 return call(source)
             except CollateralError as exc:
-                error = error or exc
+                error = exc     # the last source tried (the broadest) explains best
         raise error or CollateralError("collateral", "no source configured")
 
     def tdx(self, fmspc: str, ca: PckCa) -> TdxCollateral:

@@ -45,16 +45,20 @@ def tdx_fetch_hint(fmspc: str) -> str:
 # --------------------------------------------------------------------------- item keys
 
 def tdx_keys(fmspc: str, ca: PckCa) -> dict[str, tuple[str, Keys]]:
-    """Kind and keys of each of the seven files that make up a TdxCollateral."""
-    fmspc = fmspc.lower()
+    """Kind and keys of each of the seven files that make up a TdxCollateral.
+
+    Every item is keyed by FMSPC, so each set stays exactly as it was added or
+    fetched (one coherent validity window); sets fetched together share files.
+    """
+    f = fmspc.lower()
     return {
-        "tcb_info": ("tdx.tcb_info", {"fmspc": fmspc}),
-        "tcb_info_issuer_chain": ("tdx.issuer_chain", {"for": "tdx.tcb_info", "fmspc": fmspc}),
-        "qe_identity": ("tdx.qe_identity", {}),
-        "qe_identity_issuer_chain": ("tdx.issuer_chain", {"for": "tdx.qe_identity"}),
-        "pck_crl": ("tdx.pck_crl", {"ca": ca}),
-        "pck_crl_issuer_chain": ("tdx.issuer_chain", {"for": "tdx.pck_crl", "ca": ca}),
-        "root_ca_crl": ("tdx.root_ca_crl", {}),
+        "tcb_info": ("tdx.tcb_info", {"fmspc": f}),
+        "tcb_info_issuer_chain": ("tdx.issuer_chain", {"for": "tdx.tcb_info", "fmspc": f}),
+        "qe_identity": ("tdx.qe_identity", {"fmspc": f}),
+        "qe_identity_issuer_chain": ("tdx.issuer_chain", {"for": "tdx.qe_identity", "fmspc": f}),
+        "pck_crl": ("tdx.pck_crl", {"fmspc": f, "ca": ca}),
+        "pck_crl_issuer_chain": ("tdx.issuer_chain", {"for": "tdx.pck_crl", "fmspc": f, "ca": ca}),
+        "root_ca_crl": ("tdx.root_ca_crl", {"fmspc": f}),
     }
 
 

@@ -107,9 +107,9 @@ def parse_manifest(data: bytes, where: str) -> Manifest:
 
 _NAMES = {
     "tdx.tcb_info": "TDX TCB info for FMSPC {fmspc}",
-    "tdx.qe_identity": "TDX QE identity",
-    "tdx.pck_crl": "Intel PCK CRL ({ca} CA)",
-    "tdx.root_ca_crl": "Intel SGX root CA CRL",
+    "tdx.qe_identity": "TDX QE identity for FMSPC {fmspc}",
+    "tdx.pck_crl": "Intel PCK CRL ({ca} CA) for FMSPC {fmspc}",
+    "tdx.root_ca_crl": "Intel SGX root CA CRL for FMSPC {fmspc}",
     "snp.vcek": "VCEK for {product} chip {chip_id:.16}… at TCB {tcb}",
     "snp.vlek": "VLEK for {product} at TCB {tcb}",
     "snp.crl": "CRL for the AMD {product} {signer} hierarchy",
