@@ -41,6 +41,7 @@ class VerificationError(AttestationError):
     def __init__(self, check: str, message: str, *, expected: str | None = None,
                  actual: str | None = None) -> None:
         super().__init__(f"{check}: {message}")
+        self.detail = message
         self.check = check
         self.code = check
         self.expected = expected

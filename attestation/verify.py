@@ -57,7 +57,7 @@ def verify(evidence: Evidence, opts: VerifyOptions) -> VerificationResult:
     except ParseError:
         raise
     except VerificationError as exc:
-        failure = Failure(exc.check, exc.message, exc.expected, exc.actual)
+        failure = Failure(exc.check, exc.detail, exc.expected, exc.actual)
         return VerificationResult(False, evidence.tee, None, (failure,))
     except CollateralError as exc:
         return VerificationResult(False, evidence.tee, None, (Failure(exc.code, exc.message),))

@@ -17,8 +17,8 @@ from typing import Literal
 
 from cryptography import x509
 
-from ..anchors import common_name
 from ..errors import ParseError
+from . import der
 
 SGX_EXTENSION_OID = x509.ObjectIdentifier("1.2.840.113741.1.13.1")
 _SGX = "1.2.840.113741.1.13.1"
@@ -92,29 +92,35 @@ def _decode_b64(body: bytes, structure: str, field: str, pos: int) -> bytes:
 
 def load_chain(pem: bytes, structure: str = S_CHAIN) -> tuple[x509.Certificate, ...]:
     """Load every certificate of a strictly read PEM chain."""
+    return _load_ders(split_pem_chain(pem, structure), structure)
+
+
+def _load_ders(ders: list[bytes], structure: str) -> tuple[x509.Certificate, ...]:
     certs = []
-    for i, der in enumerate(split_pem_chain(pem, structure)):
+    for i, raw in enumerate(ders):
         try:
-            certs.append(x509.load_der_x509_certificate(der))
+            certs.append(x509.load_der_x509_certificate(raw))
         except ValueError as exc:
-            raise ParseError(structure, f"certificate[{i}]", None, f"not a valid X.509 certificate: {exc}") from None
+            raise ParseError(structure, f"certificate[{i}]", None,
+                             f"not a valid X.509 certificate: {exc}") from None
     return tuple(certs)
 
 
 def parse_pck_chain(pem: bytes) -> PckChain:
     """The quote's PCK chain: leaf, PCK CA, root, with the leaf's SGX extension decoded."""
-    certs = load_chain(pem)
-    if len(certs) != 3:
+    ders = split_pem_chain(pem)
+    if len(ders) != 3:
         raise ParseError(S_CHAIN, "certificates", None,
-                         f"{len(certs)} certificates; expected PCK leaf, PCK CA and root")
-    leaf, inter, root = certs
-    if common_name(leaf) != LEAF_CN:
-        raise ParseError(S_CHAIN, "certificate[0].subject.CN", None,
-                         f"{common_name(leaf)!r}; expected {LEAF_CN!r}")
-    ca = CA_CNS.get(common_name(inter))
+                         f"{len(ders)} certificates; expected PCK leaf, PCK CA and root")
+    leaf, inter, root = _load_ders(ders, S_CHAIN)
+    leaf_cn = der.common_name(der.certificate_parts(ders[0]).subject, S_CHAIN)
+    if leaf_cn != LEAF_CN:
+        raise ParseError(S_CHAIN, "certificate[0].subject.CN", None, f"{leaf_cn!r}; expected {LEAF_CN!r}")
+    inter_cn = der.common_name(der.certificate_parts(ders[1]).subject, S_CHAIN)
+    ca = CA_CNS.get(inter_cn)
     if ca is None:
         raise ParseError(S_CHAIN, "certificate[1].subject.CN", None,
-                         f"{common_name(inter)!r} is not a PCK Platform or Processor CA")
+                         f"{inter_cn!r} is not a PCK Platform or Processor CA")
     try:
         ext = leaf.extensions.get_extension_for_oid(SGX_EXTENSION_OID).value
     except x509.ExtensionNotFound:
@@ -126,61 +132,24 @@ def parse_pck_chain(pem: bytes) -> PckChain:
                     extension=parse_sgx_extension(ext.value))  # type: ignore[attr-defined]
 
 
-# ---------------------------------------------------------------------------- DER walker
+# ---------------------------------------------------------------------------- SGX extension
+#
+# The extension is a SEQUENCE of { OID, value } pairs, the TCB entry nesting 18 more.
+# Each OID below the SGX arc is unique in it, so each value is found by its
+# OID's TLV and read with a bounds-checked DER read.
 
-def _tlv(data: bytes, pos: int, field: str, limit: int | None = None) -> tuple[int, int, int]:
-    """(tag, value start, value end) of the TLV at `pos`, within data[:limit]; bounds-checked."""
-    limit = len(data) if limit is None else limit
-    if pos + 2 > limit:
-        raise ParseError(S_EXT, field, pos, "truncated DER header")
-    tag, first = data[pos], data[pos + 1]
-    start = pos + 2
-    if first & 0x80:
-        count = first & 0x7F
-        if count == 0 or count > 4 or start + count > limit:
-            raise ParseError(S_EXT, field, pos, "bad DER length")
-        length = int.from_bytes(data[start:start + count], "big")
-        start += count
-    else:
-        length = first
-    if start + length > limit:
-        raise ParseError(S_EXT, field, pos, f"DER value of {length} bytes overruns its container")
-    return tag, start, start + length
-
-
-def _children(data: bytes, start: int, end: int, field: str) -> list[tuple[int, int, int]]:
-    out = []
-    pos = start
-    while pos < end:
-        tag, vstart, vend = _tlv(data, pos, field, end)
-        out.append((tag, vstart, vend))
-        pos = vend
-    return out
-
-
-def _entries(data: bytes, start: int, end: int, field: str) -> dict[bytes, tuple[int, bytes]]:
-    """Decode SEQUENCE OF SEQUENCE { OID, value } into {raw OID: (value tag, value bytes)}."""
-    out: dict[bytes, tuple[int, bytes]] = {}
-    for tag, s, e in _children(data, start, end, field):
-        if tag != 0x30:
-            raise ParseError(S_EXT, field, s, "expected SEQUENCE { OID, value }")
-        items = _children(data, s, e, field)
-        if len(items) != 2 or items[0][0] != 0x06:
-            raise ParseError(S_EXT, field, s, "expected SEQUENCE { OID, value }")
-        (_, os_, oe), (vtag, vs, ve) = items
-        out[data[os_:oe]] = (vtag, data[vs:ve])
-    return out
-
-
-def _need(entries: dict[bytes, tuple[int, bytes]], arc: tuple[int, ...], tag: int, name: str,
-          size: int | None = None) -> bytes:
+def _value(ext: bytes, arc: tuple[int, ...], tag: int, name: str, size: int | None = None) -> bytes:
     oid = _SGX_RAW + bytes(arc)          # every arc below the SGX OID is < 128: one byte each
-    if oid not in entries:
+    needle = bytes((der.OID, len(oid))) + oid
+    at = ext.find(needle)
+    if at < 0:
         raise ParseError(S_EXT, name, None, f"missing (OID {_SGX}.{'.'.join(map(str, arc))})")
-    got_tag, value = entries[oid]
-    if got_tag != tag or (size is not None and len(value) != size):
-        raise ParseError(S_EXT, name, None, f"unexpected encoding (tag 0x{got_tag:02x}, {len(value)} bytes)")
-    return value
+    if ext.find(needle, at + 1) >= 0:
+        raise ParseError(S_EXT, name, at, "appears more than once")
+    got_tag, start, end = der.tlv(ext, at + len(needle), S_EXT, name)
+    if got_tag != tag or (size is not None and end - start != size):
+        raise ParseError(S_EXT, name, at, f"unexpected encoding (tag 0x{got_tag:02x}, {end - start} bytes)")
+    return ext[start:end]
 
 
 def _uint(raw: bytes, name: str) -> int:
@@ -191,22 +160,19 @@ def _uint(raw: bytes, name: str) -> int:
 
 def parse_sgx_extension(value: bytes) -> PckExtension:
     """Decode the DER value of the SGX extension (spec §6)."""
-    tag, start, end = _tlv(value, 0, "SGX extension")
-    if tag != 0x30 or end != len(value):
+    tag, _, end = der.tlv(value, 0, S_EXT, "SGX extension")
+    if tag != der.SEQUENCE or end != len(value):
         raise ParseError(S_EXT, "SGX extension", 0, "expected one SEQUENCE")
-    top = _entries(value, start, end, "SGX extension")
-    tcb_raw = _need(top, (2,), 0x30, "TCB")
-    tcb = _entries(tcb_raw, 0, len(tcb_raw), "TCB")
-    comps = tuple(_uint(_need(tcb, (2, i), 0x02, f"TCB.COMP{i:02d}_SVN"), f"TCB.COMP{i:02d}_SVN")
+    comps = tuple(_uint(_value(value, (2, i), der.INTEGER, f"TCB.COMP{i:02d}_SVN"), f"TCB.COMP{i:02d}_SVN")
                   for i in range(1, 17))
     sgx_type = None
-    if _SGX_RAW + b"\x05" in top:
-        sgx_type = SGX_TYPES.get(_uint(_need(top, (5,), 0x0A, "SGX type"), "SGX type"), "unknown")
+    if value.find(bytes((der.OID, len(_SGX_RAW) + 1)) + _SGX_RAW + b"\x05") >= 0:
+        sgx_type = SGX_TYPES.get(_uint(_value(value, (5,), 0x0A, "SGX type"), "SGX type"), "unknown")
     return PckExtension(
-        ppid=_need(top, (1,), 0x04, "PPID", 16),
+        ppid=_value(value, (1,), 0x04, "PPID", 16),
         tcb_components=comps,
-        pce_svn=_uint(_need(tcb, (2, 17), 0x02, "TCB.PCESVN"), "TCB.PCESVN"),
-        cpu_svn=_need(tcb, (2, 18), 0x04, "TCB.CPUSVN", 16),
-        pce_id=_need(top, (3,), 0x04, "PCE-ID", 2),
-        fmspc=_need(top, (4,), 0x04, "FMSPC", 6),
+        pce_svn=_uint(_value(value, (2, 17), der.INTEGER, "TCB.PCESVN"), "TCB.PCESVN"),
+        cpu_svn=_value(value, (2, 18), 0x04, "TCB.CPUSVN", 16),
+        pce_id=_value(value, (3,), 0x04, "PCE-ID", 2),
+        fmspc=_value(value, (4,), 0x04, "FMSPC", 6),
         sgx_type=sgx_type)

@@ -17,18 +17,20 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from ..anchors import Anchor, TrustAnchors
 from ..claims import AnchorRef
 from ..errors import ParseError, VerificationError
 from ..x509util import raw_ecdsa_to_der, verify_issued_by
-from . import pck
+from . import der, pck
 
 T = TypeVar("T")
 
 _LINKS: set[tuple[x509.Certificate, x509.Certificate]] = set()
 _CRL_SIGNERS: set[tuple[bytes, x509.Certificate]] = set()
 _MAX_LINKS = 4096
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 
 
 @lru_cache(maxsize=1024)
@@ -56,17 +58,38 @@ def anchor_ref(anchor: Anchor) -> AnchorRef:
     return anchor.ref()
 
 
+@lru_cache(maxsize=512)
+def parts(cert: x509.Certificate) -> der.SignedParts:
+    """Raw TBS bytes, algorithm and names of a certificate (cached per certificate)."""
+    return der.certificate_parts(cert.public_bytes(Encoding.DER))
+
+
+def _ecdsa_sha256_ok(key: object, signature: bytes, data: bytes) -> bool:
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        return False
+    try:
+        key.verify(signature, data, _ECDSA_SHA256)
+    except InvalidSignature:
+        return False
+    return True
+
+
 def issued_by(cert: x509.Certificate, issuer: x509.Certificate, *, check: str) -> None:
-    """`issuer` signed `cert` and is named as its issuer; remembered per pair once it succeeded."""
+    """`issuer` signed `cert` and is named as its issuer; remembered per pair once it succeeded.
+
+    Intel's chains are ECDSA-with-SHA256 with byte-identical names; that is checked
+    on the raw DER. Anything else goes through x509util.verify_issued_by.
+    """
     key = (cert, issuer)
     if key in _LINKS:
         return
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature):
-        verify_issued_by(cert, issuer, check=check)          # raises with a precise message
-        raise VerificationError(check, f"'{cert.subject.rfc4514_string()}' is not directly "
-                                f"issued by '{issuer.subject.rfc4514_string()}'") from None
+    c, i = parts(cert), parts(issuer)
+    if c.issuer == i.subject and c.algorithm == der.ECDSA_WITH_SHA256:
+        if not _ecdsa_sha256_ok(issuer.public_key(), cert.signature, c.tbs):
+            verify_issued_by(cert, issuer, check=check)      # raises with a precise message
+            raise VerificationError(check, "certificate signature does not verify")
+    else:
+        verify_issued_by(cert, issuer, check=check)
     if len(_LINKS) >= _MAX_LINKS:
         _LINKS.clear()
     _LINKS.add(key)
@@ -78,18 +101,14 @@ def crl_signed_by(crl_der: bytes, crl: x509.CertificateRevocationList, issuer: x
     key = (crl_der, issuer)
     if key in _CRL_SIGNERS:
         return
-    if crl.issuer != issuer.subject:
+    raw = der.crl_parts(crl_der)
+    if raw.issuer != parts(issuer).subject:
         raise VerificationError(check, f"{what} is issued by '{crl.issuer.rfc4514_string()}'",
                                 expected=issuer.subject.rfc4514_string(),
                                 actual=crl.issuer.rfc4514_string())
-    public_key = issuer.public_key()
-    try:
-        if not isinstance(public_key, ec.EllipticCurvePublicKey) or crl.signature_hash_algorithm is None:
-            raise InvalidSignature
-        public_key.verify(crl.signature, crl.tbs_certlist_bytes,
-                          ec.ECDSA(crl.signature_hash_algorithm))
-    except InvalidSignature:
-        raise VerificationError(check, f"{what} signature does not verify") from None
+    if raw.algorithm != der.ECDSA_WITH_SHA256 or not _ecdsa_sha256_ok(
+            issuer.public_key(), crl.signature, raw.tbs):
+        raise VerificationError(check, f"{what} signature does not verify")
     if len(_CRL_SIGNERS) >= _MAX_LINKS:
         _CRL_SIGNERS.clear()
     _CRL_SIGNERS.add(key)
@@ -124,14 +143,9 @@ def root_anchor(certs: tuple[x509.Certificate, ...], anchors: TrustAnchors, *,
 
 
 def _verify_raw(cert: x509.Certificate, signature: bytes, data: bytes) -> bool:
-    key = cert.public_key()
-    if not isinstance(key, ec.EllipticCurvePublicKey) or len(signature) != 64:
+    if len(signature) != 64:
         return False
-    try:
-        key.verify(raw_ecdsa_to_der(signature), data, ec.ECDSA(hashes.SHA256()))
-    except InvalidSignature:
-        return False
-    return True
+    return _ecdsa_sha256_ok(cert.public_key(), raw_ecdsa_to_der(signature), data)
 
 
 @lru_cache(maxsize=256)
@@ -146,7 +160,8 @@ def signed_document(data: bytes, signature: bytes, signer: x509.Certificate,
 
 def clear_caches() -> None:
     """Forget every cached parse and verification result (for cold benchmarks and tests)."""
-    for cached in (pck_chain, cert_chain, load_crl, anchor_ref, signed_document, is_revoked):
+    for cached in (pck_chain, cert_chain, load_crl, anchor_ref, signed_document, is_revoked, parts,
+                   der.certificate_parts, der.crl_parts):
         cached.cache_clear()
     _LINKS.clear()
     _CRL_SIGNERS.clear()

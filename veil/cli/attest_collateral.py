@@ -33,11 +33,15 @@ def open_collateral(path: Path) -> CollateralSource:
         fail(f"{path}: {exc.message}")
 
 
-def online_source() -> CollateralSource:
-    """Intel PCS and AMD KDS, with an on-disk cache that honours each item's next update."""
-    from attestation.collateral.online import OnlineCollateral
+def online_source(pcs_url: str | None = None, kds_url: str | None = None):
+    """Intel PCS (or a PCCS) and AMD KDS, with an on-disk cache that honours each item's next update."""
+    from attestation.collateral.cache import CollateralCache
+    from attestation.collateral.online import AmdKds, IntelPcs, OnlineCollateral
 
-    return OnlineCollateral.default(cache_dir=paths.cache() / "collateral")
+    cache = CollateralCache(paths.cache() / "collateral")
+    pcs = IntelPcs(pcs_url, cache=cache) if pcs_url else IntelPcs(cache=cache)
+    kds = AmdKds(kds_url, cache=cache) if kds_url else AmdKds(cache=cache)
+    return OnlineCollateral(pcs, kds)
 
 
 @app.command("fetch")
@@ -53,13 +57,10 @@ def fetch(
     from rich.progress import Progress
 
     from attestation.collateral.fetch import fetch_bundle
-    from attestation.collateral.online import OnlineCollateral
-
     if not fmspc and not snp_product:
         fail("nothing to fetch", hint="name at least one --fmspc or --snp-product")
-    source = OnlineCollateral.default(cache_dir=paths.cache() / "collateral",
-                                      pcs_url=pcs_url, kds_url=kds_url)
-    with Progress(console=console, transient=True) as progress:
+    source = online_source(pcs_url, kds_url)
+    with source, Progress(console=console, transient=True) as progress:
         task = progress.add_task("fetching collateral", total=None)
 
         def step(message: str) -> None:
@@ -68,10 +69,10 @@ def fetch(
 
         try:
             summary = fetch_bundle(out, fmspcs=fmspc, snp_products=snp_product, source=source,
-                                   progress=step)
+                                   progress=step, on_total=lambda n: progress.update(task, total=n))
         except AttestationError as exc:
             fail(exc.message, code=EXIT_FAILED)
-    console.print(f"wrote {summary} to {out}")
+    console.print(f"wrote {len(summary.fetched)} collateral items to {out}")
 
 
 @app.command("status")
