@@ -175,10 +175,11 @@ def test_cache_honours_next_update(served, tmp_path):
         clock.at = datetime(2025, 10, 2, 7, 3, 50, tzinfo=timezone.utc)    # just before the CRLs' nextUpdate
         source.tdx("90c06f000000", "platform")
         assert served.total == 4
-        clock.at = datetime(2025, 10, 3, tzinfo=timezone.utc)             # QE identity still current
+        clock.at = datetime(2025, 10, 2, 7, 5, tzinfo=timezone.utc)       # PCK CRL due, QE identity not
         source.tdx("90c06f000000", "platform")
         assert served.hits["/sgx/certification/v4/pckcrl?ca=platform&encoding=der"] == 2
         assert served.hits["/tdx/certification/v4/qe/identity"] == 1 and served.hits[path] == 1
+        assert served.hits["/sgx/certification/v4/rootcacrl"] == 1       # current until 2026-04-03
         clock.at = datetime(2025, 10, 29, 18, 29, 22, tzinfo=timezone.utc)  # TCB info nextUpdate
         source.tdx("90c06f000000", "platform")
         assert served.hits[path] == 2
