@@ -190,7 +190,7 @@ class SevGuestDeviceAttester:
                 return unpack_report_resp(resp.raw), certs.raw
             if error[1] == VMM_ERR_INVALID_LEN:      # the kernel wrote the size it needs
                 needed = struct.unpack_from("<I", req.raw, CERTS_LEN_OFFSET)[0]
-                certs_len = max(certs_len * 2, -(-needed // PAGE) * PAGE)
+                certs_len = -(-needed // PAGE) * PAGE if needed > certs_len else certs_len * 2
         raise AttesterError(str(self.device), "SNP_GET_EXT_REPORT did not complete: certificate "
                             "buffer kept growing or the host stayed busy")
 

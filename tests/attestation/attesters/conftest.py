@@ -1,4 +1,4 @@
-"""A small fake configfs-tsm kernel behind a temporary directory.
+"""Fixtures: a small fake configfs-tsm kernel behind a temporary directory.
 
 Implements the kernel semantics of shared/specs/configfs-tsm.md §1.1 that the
 attester relies on: mkdir populates an entry; writes to inblob/privlevel bump
@@ -11,6 +11,8 @@ from __future__ import annotations
 import errno
 import os
 from pathlib import Path
+
+import pytest
 
 from attestation.attesters import TsmFilesystem
 
@@ -70,3 +72,9 @@ class FakeTsm(TsmFilesystem):
             child.unlink()
         os.rmdir(path)
         self.removed.append(path)
+
+
+@pytest.fixture
+def fake_kernel():
+    """Factory: fake_kernel(root, provider=..., auxblob=..., interfere=...) -> FakeTsm."""
+    return FakeTsm
