@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from datetime import datetime, timezone
@@ -137,7 +138,6 @@ def test_symlink_leading_outside_is_refused(full_bundle, tmp_path):
     secret = tmp_path / "secret"
     secret.write_bytes(b"x")
     os.symlink(secret, full_bundle / "link")
-    import hashlib
     b = OfflineBundle(_hostile(full_bundle, path="link", size=1, sha256=hashlib.sha256(b"x").hexdigest()))
     first = b.items[0]
     with pytest.raises(CollateralError, match="leads outside the bundle"):

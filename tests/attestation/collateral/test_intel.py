@@ -12,6 +12,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -126,8 +127,7 @@ def test_tdx_collateral_from_pcs_with_header_encoded_chains(evidence_dir):
 
 def test_crl_accepts_der_hex_and_pem(evidence_dir):
     der = (evidence_dir / "tdx/collateral/gotdx_2023-06_50806f000000/root_ca_crl.der").read_bytes()
-    pem = x509.load_der_x509_crl(der).public_bytes(__import__(
-        "cryptography.hazmat.primitives.serialization", fromlist=["Encoding"]).Encoding.PEM)
+    pem = x509.load_der_x509_crl(der).public_bytes(Encoding.PEM)
     assert crl_der(der) == crl_der(der.hex().encode()) == crl_der(pem) == der
     with pytest.raises(ParseError):
         crl_der(b"garbage!")
