@@ -203,6 +203,8 @@ class BundleWriter:
         self.path = Path(path)
         self._now = now
         self._existing = (self.path / MANIFEST).exists()
+        if self.path.exists() and not self.path.is_dir():
+            raise CollateralError(f"offline bundle {self.path}", "exists and is not a directory")
         if not self._existing and self.path.exists() and any(self.path.iterdir()):
             raise CollateralError(f"offline bundle {self.path}", "directory exists, is not empty and "
                                   "has no manifest.json; refusing to write into it")
