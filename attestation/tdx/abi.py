@@ -143,8 +143,9 @@ def parse_quote(data: bytes) -> Quote:
     signed_end = body_off + body_size
     sig_len = r.u32("SIGNATURE_DATA_LEN", signed_end)
     sig_off = signed_end + 4
-    sig_bytes = r.bytes("signature data", sig_off, sig_len)
-    signature = _parse_signature_data(sig_bytes)
+    # Parse what is there first, so that a short buffer is reported at the inner field it cuts.
+    signature = _parse_signature_data(data[sig_off:sig_off + sig_len], sig_len)
+    r.bytes("signature data", sig_off, sig_len)
     return Quote(header=header, body_type=body_type, body=body, signature_data_len=sig_len,
                  signature=signature, signed_bytes=data[:signed_end],
                  extra_bytes=data[sig_off + sig_len:])
@@ -197,23 +198,26 @@ def _parse_body(r: Reader, body_type: int) -> TdReportBody:
         rtmr3=b("RTMR3", 0x1D8, 48), report_data=b("REPORTDATA", 0x208, 64), **extra)
 
 
-def _parse_signature_data(data: bytes) -> SignatureData:
+def _parse_signature_data(data: bytes, declared: int) -> SignatureData:
+    """Signature data of `declared` bytes, of which `data` is what the buffer holds."""
     r = Reader(data, structure=S_SIG)
+    quote_signature = r.bytes("QUOTE_SIGNATURE", 0x00, 64)
+    attestation_key = r.bytes("ATTESTATION_PUBLIC_KEY", 0x40, 64)
     cert_type = r.u16("CERT_DATA_TYPE", 0x80)
     if cert_type != CERT_DATA_QE_REPORT:
         raise r.fail("CERT_DATA_TYPE", 0x80,
                      f"certification data type {cert_type}; expected 6 (QE report certification data)")
     cert_size = r.u32("CERT_DATA_SIZE", 0x82)
-    if cert_size != len(data) - _SIG_FIXED:
+    if cert_size != declared - _SIG_FIXED:
         raise r.fail("CERT_DATA_SIZE", 0x82, f"{cert_size} disagrees with SIGNATURE_DATA_LEN "
-                     f"({len(data)} leaves {max(0, len(data) - _SIG_FIXED)})")
-    return SignatureData(quote_signature=r.bytes("QUOTE_SIGNATURE", 0x00, 64),
-                         attestation_key=r.bytes("ATTESTATION_PUBLIC_KEY", 0x40, 64),
+                     f"({declared} leaves {max(0, declared - _SIG_FIXED)})")
+    return SignatureData(quote_signature=quote_signature, attestation_key=attestation_key,
                          cert_data_type=cert_type,
-                         qe_cert=_parse_qe_cert_data(r.bytes("CERT_DATA", _SIG_FIXED, cert_size)))
+                         qe_cert=_parse_qe_cert_data(data[_SIG_FIXED:], cert_size))
 
 
-def _parse_qe_cert_data(data: bytes) -> QeReportCertificationData:
+def _parse_qe_cert_data(data: bytes, declared: int) -> QeReportCertificationData:
+    """QE report certification data of `declared` bytes, of which `data` is present."""
     r = Reader(data, structure=S_QE_CERT)
     report_bytes = r.bytes("QE_REPORT", 0x000, QE_REPORT_SIZE)
     signature = r.bytes("QE_REPORT_SIGNATURE", 0x180, 64)
@@ -225,10 +229,11 @@ def _parse_qe_cert_data(data: bytes) -> QeReportCertificationData:
         raise r.fail("PCK_CERT_DATA_TYPE", off,
                      f"certification data type {inner_type}; expected 5 (PCK certificate chain)")
     inner_size = r.u32("PCK_CERT_DATA_SIZE", off + 2)
-    pem = r.bytes("PCK_CERT_CHAIN", off + 6, inner_size)
-    if off + 6 + inner_size != len(data):
+    if off + 6 + inner_size != declared:
         raise r.fail("PCK_CERT_DATA_SIZE", off + 2,
-                     f"{len(data) - off - 6 - inner_size} bytes left over inside CERT_DATA")
+                     f"{inner_size} disagrees with CERT_DATA_SIZE ({declared} leaves "
+                     f"{max(0, declared - off - 6)})")
+    pem = r.bytes("PCK_CERT_CHAIN", off + 6, inner_size)
     return QeReportCertificationData(
         qe_report=parse_enclave_report(report_bytes), qe_report_bytes=report_bytes,
         qe_report_signature=signature, qe_auth_data=auth, pck_cert_data_type=inner_type,
