@@ -100,7 +100,7 @@ def _load_ders(ders: list[bytes], structure: str) -> tuple[x509.Certificate, ...
     for i, raw in enumerate(ders):
         try:
             certs.append(x509.load_der_x509_certificate(raw))
-        except ValueError as exc:
+        except Exception as exc:  # noqa: BLE001 - cryptography raises several types (InvalidVersion...)
             raise ParseError(structure, f"certificate[{i}]", None,
                              f"not a valid X.509 certificate: {exc}") from None
     return tuple(certs)
@@ -126,7 +126,7 @@ def parse_pck_chain(pem: bytes) -> PckChain:
     except x509.ExtensionNotFound:
         raise ParseError(S_CHAIN, "certificate[0].extensions", None,
                          "the PCK certificate has no SGX extension") from None
-    except ValueError as exc:
+    except Exception as exc:  # noqa: BLE001 - malformed or duplicate extensions
         raise ParseError(S_CHAIN, "certificate[0].extensions", None, str(exc)) from None
     return PckChain(leaf=leaf, intermediate=inter, root=root, ca=ca,  # type: ignore[arg-type]
                     extension=parse_sgx_extension(ext.value))  # type: ignore[attr-defined]

@@ -10,11 +10,12 @@ by the caller on each verification. `clear_caches()` empties everything.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from functools import lru_cache
-from typing import Callable, TypeVar
+from typing import Callable, Iterator, TypeVar
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -49,7 +50,7 @@ def cert_chain(pem: bytes, structure: str) -> tuple[x509.Certificate, ...]:
 def load_crl(der: bytes, structure: str) -> x509.CertificateRevocationList:
     try:
         return x509.load_der_x509_crl(der)
-    except ValueError as exc:
+    except Exception as exc:  # noqa: BLE001 - cryptography raises several types
         raise ParseError(structure, "CRL", None, f"not a DER CRL: {exc}") from None
 
 
@@ -62,6 +63,24 @@ def anchor_ref(anchor: Anchor) -> AnchorRef:
 def parts(cert: x509.Certificate) -> der.SignedParts:
     """Raw TBS bytes, algorithm and names of a certificate (cached per certificate)."""
     return der.certificate_parts(cert.public_bytes(Encoding.DER))
+
+
+@contextmanager
+def guard(check: str) -> Iterator[None]:
+    """Turn errors from lazily parsed certificate or CRL fields into a failure of `check`."""
+    try:
+        yield
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise VerificationError(check, f"malformed certificate or CRL field ({type(exc).__name__})") from None
+
+
+def public_key(cert: x509.Certificate, *, check: str) -> object:
+    """The certificate's public key; an unusable key is a failure of `check`."""
+    try:
+        return cert.public_key()
+    except Exception:  # noqa: BLE001 - invalid point, unsupported algorithm...
+        raise VerificationError(check, f"the public key of '{cert.subject.rfc4514_string()}' "
+                                "is not usable") from None
 
 
 def _ecdsa_sha256_ok(key: object, signature: bytes, data: bytes) -> bool:
@@ -85,11 +104,13 @@ def issued_by(cert: x509.Certificate, issuer: x509.Certificate, *, check: str) -
         return
     c, i = parts(cert), parts(issuer)
     if c.issuer == i.subject and c.algorithm == der.ECDSA_WITH_SHA256:
-        if not _ecdsa_sha256_ok(issuer.public_key(), cert.signature, c.tbs):
-            verify_issued_by(cert, issuer, check=check)      # raises with a precise message
+        if not _ecdsa_sha256_ok(public_key(issuer, check=check), cert.signature, c.tbs):
+            with guard(check):
+                verify_issued_by(cert, issuer, check=check)  # raises with a precise message
             raise VerificationError(check, "certificate signature does not verify")
     else:
-        verify_issued_by(cert, issuer, check=check)
+        with guard(check):
+            verify_issued_by(cert, issuer, check=check)
     if len(_LINKS) >= _MAX_LINKS:
         _LINKS.clear()
     _LINKS.add(key)
@@ -107,7 +128,7 @@ def crl_signed_by(crl_der: bytes, crl: x509.CertificateRevocationList, issuer: x
                                 expected=issuer.subject.rfc4514_string(),
                                 actual=crl.issuer.rfc4514_string())
     if raw.algorithm != der.ECDSA_WITH_SHA256 or not _ecdsa_sha256_ok(
-            issuer.public_key(), crl.signature, raw.tbs):
+            public_key(issuer, check=check), crl.signature, raw.tbs):
         raise VerificationError(check, f"{what} signature does not verify")
     if len(_CRL_SIGNERS) >= _MAX_LINKS:
         _CRL_SIGNERS.clear()
@@ -121,16 +142,27 @@ def is_revoked(crl_der: bytes, structure: str, serial: int) -> bool:
 
 
 def root_anchor(certs: tuple[x509.Certificate, ...], anchors: TrustAnchors, *,
-                check: str, what: str) -> tuple[Anchor, tuple[x509.Certificate, ...]]:
+                check: str, what: str, exact: bool = False) -> tuple[Anchor, tuple[x509.Certificate, ...]]:
     """The configured Intel anchor a chain ends in, and the chain's certificates below it.
 
     A chain that carries its own root must carry exactly a configured anchor; a
-    chain without one is matched by issuer name to a configured anchor.
+    chain without one is matched by issuer name to a configured anchor, unless
+    `exact` demands that the last certificate be an anchor.
     """
     last = certs[-1]
     for anchor in anchors.anchors:
         if anchor.vendor == "intel" and anchor.certificate == last:   # same DER
             return anchor, certs[:-1]
+    if exact:
+        raise VerificationError(check, f"the root of the {what} is not a configured Intel anchor",
+                                expected=", ".join(a.name for a in anchors.intel()) or "none",
+                                actual="a different certificate")
+    with guard(check):
+        return _anchor_by_name(last, certs, anchors, check, what)
+
+
+def _anchor_by_name(last: x509.Certificate, certs: tuple[x509.Certificate, ...], anchors: TrustAnchors,
+                    check: str, what: str) -> tuple[Anchor, tuple[x509.Certificate, ...]]:
     if last.subject == last.issuer:
         raise VerificationError(check, f"the root of the {what} is not a configured Intel anchor",
                                 expected=", ".join(a.name for a in anchors.intel()) or "none",
@@ -142,17 +174,17 @@ def root_anchor(certs: tuple[x509.Certificate, ...], anchors: TrustAnchors, *,
                             actual=last.issuer.rfc4514_string())
 
 
-def _verify_raw(cert: x509.Certificate, signature: bytes, data: bytes) -> bool:
+def _verify_raw(cert: x509.Certificate, signature: bytes, data: bytes, check: str) -> bool:
     if len(signature) != 64:
         return False
-    return _ecdsa_sha256_ok(cert.public_key(), raw_ecdsa_to_der(signature), data)
+    return _ecdsa_sha256_ok(public_key(cert, check=check), raw_ecdsa_to_der(signature), data)
 
 
 @lru_cache(maxsize=256)
 def signed_document(data: bytes, signature: bytes, signer: x509.Certificate,
                     parse: Callable[[bytes], T], check: str, what: str) -> T:
     """Verify `signature` (raw r‖s) over the exact bytes, then parse them; cached on success."""
-    if not _verify_raw(signer, signature, data):
+    if not _verify_raw(signer, signature, data, check):
         raise VerificationError(check, f"{what} signature does not verify under "
                                 f"'{signer.subject.rfc4514_string()}'")
     return parse(data)

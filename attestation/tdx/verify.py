@@ -86,9 +86,10 @@ def verify_quote(quote: Quote, opts: VerifyOptions) -> Claims:
     windows = [(info.issue_date, info.next_update), (qe_id.issue_date, qe_id.next_update)]
     # (5) revocation
     if opts.check_revocation:
-        windows += _check_crls(collateral, chain, anchor, (info_signer, qe_signer), opts, at)
+        with trust.guard("tdx.crl"):
+            windows += _check_crls(collateral, chain, anchor, (info_signer, qe_signer), opts, at)
     # (6) QE report signature
-    _verify_raw(chain.leaf.public_key(), qe_cert.qe_report_signature, qe_cert.qe_report_bytes,
+    _verify_raw(trust.public_key(chain.leaf, check="tdx.qe_report_signature"), qe_cert.qe_report_signature, qe_cert.qe_report_bytes,
                 check="tdx.qe_report_signature", what="QE report signature (PCK key)")
     # (7) attestation key binding
     _check_binding(quote)
@@ -117,11 +118,12 @@ def _aware(at: datetime) -> datetime:
 
 def _verify_pck_chain(chain: PckChain, opts: VerifyOptions, at: datetime) -> Anchor:
     anchor, _ = trust.root_anchor((chain.leaf, chain.intermediate, chain.root), opts.anchors,
-                                  check="tdx.pck_chain", what="PCK certificate chain")
+                                  check="tdx.pck_chain", what="PCK certificate chain", exact=True)
     trust.issued_by(chain.intermediate, anchor.certificate, check="tdx.pck_chain")
     trust.issued_by(chain.leaf, chain.intermediate, check="tdx.pck_chain")
-    for cert in (anchor.certificate, chain.intermediate, chain.leaf):
-        check_validity(cert, at, check="tdx.pck_chain")
+    with trust.guard("tdx.pck_chain"):
+        for cert in (anchor.certificate, chain.intermediate, chain.leaf):
+            check_validity(cert, at, check="tdx.pck_chain")
     return anchor
 
 
@@ -145,10 +147,13 @@ def _pick_signer(candidates: tuple[x509.Certificate, ...], anchor: Anchor, at: d
     """The TCB Signing certificate valid at `at` (it was re-issued with the same key and serial)."""
     first_error: VerificationError | None = None
     for cert in candidates:
+        if cert == anchor.certificate:
+            continue
         try:
             trust.issued_by(cert, anchor.certificate, check=check)
-            check_validity(cert, at, check=check)
-            check_validity(anchor.certificate, at, check=check)
+            with trust.guard(check):
+                check_validity(cert, at, check=check)
+                check_validity(anchor.certificate, at, check=check)
             return cert
         except VerificationError as exc:
             first_error = first_error or exc
@@ -192,7 +197,8 @@ def _pck_crl_issuer(col: TdxCollateral, chain: PckChain, opts: VerifyOptions,
                                 expected=chain.leaf.issuer.rfc4514_string(),
                                 actual=below[0].subject.rfc4514_string() if below else "no CA")
     trust.issued_by(below[0], anchor.certificate, check="tdx.pck_crl")
-    check_validity(below[0], at, check="tdx.pck_crl")
+    with trust.guard("tdx.pck_crl"):
+        check_validity(below[0], at, check="tdx.pck_crl")
     return below[0]
 
 
