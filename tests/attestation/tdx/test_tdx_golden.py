@@ -206,3 +206,18 @@ def test_decoded_fields_match_readme(evidence_dir, sets, make_opts, case):
 def test_readme_table_covers_every_tdx_quote(evidence_dir):
     listed = set(_readme_quotes(evidence_dir))
     assert listed == {c.quote for c in CASES}
+
+
+def test_describe_lists_every_field_readably(evidence_dir):
+    import json
+
+    from attestation.tdx.inspect import describe
+    quote = parse_quote((evidence_dir / CASES[2].quote).read_bytes())
+    out = describe(quote)
+    json.dumps(out)                                   # plain data only
+    assert out["header"]["version"] == 5 and out["body_type"] == 3
+    assert out["body"]["mrtd"].startswith("7348651a34b2d2d3")
+    assert out["body"]["tee_tcb_svn2"].startswith("0d0104")
+    assert out["signature"]["qe_report"]["isv_svn"] == 7
+    assert out["pck"]["fmspc"] == "90c06f000000" and out["pck"]["pce_svn"] == 13
+    assert out["extra_bytes"] == 0
