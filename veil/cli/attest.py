@@ -152,7 +152,8 @@ def inspect_cmd(
     tee_name, report = read_evidence(evidence, tee)
     try:
         if tee_name == "tdx":
-            from attestation.tdx.abi import describe, parse_quote
+            from attestation.tdx.abi import parse_quote
+            from attestation.tdx.inspect import describe
             document = describe(parse_quote(report))
         else:
             from attestation.snp.abi import describe, parse_report
