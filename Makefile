@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 test: $(STAMP)
+	$(BIN)/ruff check attestation policies keybroker enclave veil bench tests
 	$(BIN)/python -m pytest -n 2 -q
 
 demo: $(STAMP)

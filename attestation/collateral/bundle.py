@@ -27,6 +27,7 @@ from typing import Callable, Literal
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ..errors import CollateralError
+from ..fsutil import atomic_write
 from . import PckCa, SnpSigner, SnpTcbParts, TdxCollateral, snp_hint
 from .amd import kds_chip_id, kds_product, kds_signer, kds_tcb_query
 from .intel import fmspc_of, pck_crl_ca, pcs_body, split_pcs_body
@@ -315,15 +316,4 @@ def _manifest_json(manifest: Manifest) -> bytes:
 
 
 def _write(path: Path, data: bytes) -> None:
-    """Write a file atomically: a temporary file beside it, flushed, then os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, data)

@@ -17,13 +17,13 @@ import base64
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 from ..errors import AttestationError
+from ..fsutil import atomic_write
 from .windows import format_utc, parse_utc
 
 Clock = Callable[[], datetime]
@@ -68,12 +68,4 @@ class CollateralCache:
             return
         entry = {"url": url, "expires": format_utc(expires), "headers": fetched.headers,
                  "body": base64.b64encode(fetched.body).decode()}
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".entry.", dir=self.directory)
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(entry, f)
-            os.replace(tmp, self._file(url))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(self._file(url), json.dumps(entry).encode(), 0o600)

@@ -9,12 +9,13 @@ certificate behind.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+from ..fsutil import atomic_write
 
 DIR_MODE = 0o700
 KEY_MODE = 0o600
@@ -25,22 +26,6 @@ def make_private_dir(path: Path) -> None:
     """Create `path` (and parents) and force its mode to 0700."""
     path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
     os.chmod(path, DIR_MODE)
-
-
-def atomic_write(path: Path, data: bytes, mode: int) -> None:
-    """Write `data` to `path` with `mode`, atomically (temp file + fsync + rename)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def write_key(path: Path, key: PrivateKeyTypes) -> None:
