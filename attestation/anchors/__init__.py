@@ -26,8 +26,14 @@ AMD_PRODUCTS = ("Milan", "Genoa", "Turin")
 class Anchor:
     """One trusted root, with the pinned intermediates that belong to it.
 
-    Intel: `certificate` is the SGX Root CA; no intermediates.
+    Intel: `certificate` is the SGX Root CA; `intermediates` holds the PCK Platform CA
+    and both issuances of the TCB Signing certificate (vendor anchors; emulated ones
+    may carry none).
     AMD: `certificate` is the product's ARK; `intermediates` holds the ASK and ASVK.
+
+    Pinned intermediates are configuration: a verifier may treat a chain certificate
+    that is exactly (same DER) one of them as signed by `certificate`. The public keys
+    of the root and the intermediates are loaded once, when the anchor is built.
     """
 
     name: str
@@ -36,13 +42,37 @@ class Anchor:
     certificate: x509.Certificate
     product: str | None = None
     intermediates: tuple[x509.Certificate, ...] = ()
+    _keys: dict = field(init=False, compare=False, hash=False, repr=False)
+    _ref: AnchorRef | None = field(init=False, compare=False, hash=False, repr=False)
+
+    def __post_init__(self) -> None:
+        keys = {}
+        for cert in (self.certificate, *self.intermediates):
+            try:
+                keys[cert] = cert.public_key()
+            except Exception:  # noqa: BLE001 - an unusable key is reported when it is used
+                pass
+        object.__setattr__(self, "_keys", keys)
+        object.__setattr__(self, "_ref", None)
 
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.certificate.public_bytes(Encoding.DER)).hexdigest()
 
     def ref(self) -> AnchorRef:
-        return AnchorRef(kind=self.kind, name=self.name, sha256=self.sha256)
+        ref = self._ref
+        if ref is None:
+            ref = AnchorRef(kind=self.kind, name=self.name, sha256=self.sha256)
+            object.__setattr__(self, "_ref", ref)
+        return ref
+
+    def pins(self, cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+        """Whether `cert` is exactly a pinned intermediate and `issuer` exactly this root."""
+        return (issuer is self.certificate or issuer == self.certificate) and cert in self.intermediates
+
+    def key(self, cert: x509.Certificate):
+        """The preloaded public key of the root or a pinned intermediate that is exactly `cert`."""
+        return self._keys.get(cert)
 
     def intermediate(self, common_name: str) -> x509.Certificate | None:
         for cert in self.intermediates:
@@ -65,9 +95,8 @@ class TrustAnchors:
 
     def match_root(self, cert: x509.Certificate, vendor: str) -> Anchor | None:
         """The configured anchor that is exactly `cert` (same DER), if any."""
-        der = cert.public_bytes(Encoding.DER)
         for anchor in self.anchors:
-            if anchor.vendor == vendor and anchor.certificate.public_bytes(Encoding.DER) == der:
+            if anchor.vendor == vendor and anchor.certificate == cert:   # DER equality
                 return anchor
         return None
 
@@ -93,10 +122,29 @@ def _read(path: str) -> bytes:
     return resources.files(__package__).joinpath("data", path).read_bytes()
 
 
+# Intel's intermediates, pinned like AMD's ASK: the PCK Platform CA (the PCK Processor CA
+# is not packaged; a chain through it is verified in full) and both issuances of the TCB
+# Signing certificate (re-issued in 2025 with the same key and serial).
+_INTEL_INTERMEDIATES = ("IntelSGXPCKPlatformCA.pem", "IntelSGXTCBSigning_2018-2025.pem",
+                        "IntelSGXTCBSigning_2025-2032.pem")
+
+
+def _pinned(root: x509.Certificate, path: str) -> x509.Certificate:
+    """A packaged intermediate, checked once against its root (a bad file fails loudly)."""
+    cert = x509.load_pem_x509_certificate(_read(path))
+    try:
+        cert.verify_directly_issued_by(root)
+    except Exception as exc:  # noqa: BLE001 - packaging bug: wrong issuer, bad signature...
+        raise RuntimeError(f"packaged intermediate {path} is not signed by its root: {exc}") from None
+    return cert
+
+
 def vendor_anchors() -> TrustAnchors:
     """The real Intel and AMD roots shipped with Veil."""
     intel_root = x509.load_pem_x509_certificate(_read("intel/IntelSGXRootCA.pem"))
-    anchors = [Anchor(name="intel-sgx-root-ca", kind="vendor", vendor="intel", certificate=intel_root)]
+    intel_pinned = tuple(_pinned(intel_root, f"intel/{name}") for name in _INTEL_INTERMEDIATES)
+    anchors = [Anchor(name="intel-sgx-root-ca", kind="vendor", vendor="intel", certificate=intel_root,
+                      intermediates=intel_pinned)]
     for product in AMD_PRODUCTS:
         ask, ark = x509.load_pem_x509_certificates(_read(f"amd/ask_ark_{product.lower()}.pem"))
         asvk, ark2 = x509.load_pem_x509_certificates(_read(f"amd/asvk_ark_{product.lower()}_vlek.pem"))
