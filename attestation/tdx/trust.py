@@ -93,18 +93,34 @@ def _ecdsa_sha256_ok(key: object, signature: bytes, data: bytes) -> bool:
     return True
 
 
-def issued_by(cert: x509.Certificate, issuer: x509.Certificate, *, check: str) -> None:
+def key_of(cert: x509.Certificate, anchor: Anchor | None, *, check: str) -> object:
+    """The public key of `cert`: preloaded when it is exactly the anchor's root or a pinned
+    intermediate, else extracted (an unusable key is a failure of `check`)."""
+    if anchor is not None:
+        key = anchor.key(cert)
+        if key is not None:
+            return key
+    return public_key(cert, check=check)
+
+
+def issued_by(cert: x509.Certificate, issuer: x509.Certificate, *, check: str,
+              anchor: Anchor | None = None) -> None:
     """`issuer` signed `cert` and is named as its issuer; remembered per pair once it succeeded.
 
-    Intel's chains are ECDSA-with-SHA256 with byte-identical names; that is checked
-    on the raw DER. Anything else goes through x509util.verify_issued_by.
+    With `anchor`, a `cert` that is exactly one of its pinned intermediates under
+    exactly its root is accepted as is (that link was verified when the anchor was
+    built); anything else is verified. Intel's chains are ECDSA-with-SHA256 with
+    byte-identical names; that is checked on the raw DER. Anything else goes
+    through x509util.verify_issued_by.
     """
+    if anchor is not None and anchor.pins(cert, issuer):
+        return
     key = (cert, issuer)
     if key in _LINKS:
         return
     c, i = parts(cert), parts(issuer)
     if c.issuer == i.subject and c.algorithm == der.ECDSA_WITH_SHA256:
-        if not _ecdsa_sha256_ok(public_key(issuer, check=check), cert.signature, c.tbs):
+        if not _ecdsa_sha256_ok(key_of(issuer, anchor, check=check), cert.signature, c.tbs):
             with guard(check):
                 verify_issued_by(cert, issuer, check=check)  # raises with a precise message
             raise VerificationError(check, "certificate signature does not verify")
@@ -117,7 +133,7 @@ def issued_by(cert: x509.Certificate, issuer: x509.Certificate, *, check: str) -
 
 
 def crl_signed_by(crl_der: bytes, crl: x509.CertificateRevocationList, issuer: x509.Certificate,
-                  *, check: str, what: str) -> None:
+                  *, check: str, what: str, anchor: Anchor | None = None) -> None:
     """The CRL names `issuer` and carries its valid signature (time is checked by the caller)."""
     key = (crl_der, issuer)
     if key in _CRL_SIGNERS:
@@ -128,7 +144,7 @@ def crl_signed_by(crl_der: bytes, crl: x509.CertificateRevocationList, issuer: x
                                 expected=issuer.subject.rfc4514_string(),
                                 actual=crl.issuer.rfc4514_string())
     if raw.algorithm != der.ECDSA_WITH_SHA256 or not _ecdsa_sha256_ok(
-            public_key(issuer, check=check), crl.signature, raw.tbs):
+            key_of(issuer, anchor, check=check), crl.signature, raw.tbs):
         raise VerificationError(check, f"{what} signature does not verify")
     if len(_CRL_SIGNERS) >= _MAX_LINKS:
         _CRL_SIGNERS.clear()
@@ -174,17 +190,22 @@ def _anchor_by_name(last: x509.Certificate, certs: tuple[x509.Certificate, ...],
                             actual=last.issuer.rfc4514_string())
 
 
-def _verify_raw(cert: x509.Certificate, signature: bytes, data: bytes, check: str) -> bool:
+def _verify_raw(key: object, signature: bytes, data: bytes) -> bool:
     if len(signature) != 64:
         return False
-    return _ecdsa_sha256_ok(public_key(cert, check=check), raw_ecdsa_to_der(signature), data)
+    return _ecdsa_sha256_ok(key, raw_ecdsa_to_der(signature), data)
+
+
+def signed_document(data: bytes, signature: bytes, signer: x509.Certificate,
+                    parse: Callable[[bytes], T], check: str, what: str, anchor: Anchor | None = None) -> T:
+    """Verify `signature` (raw r‖s) over the exact bytes, then parse them; cached on success."""
+    return _signed_document(data, signature, signer, parse, check, what, anchor)
 
 
 @lru_cache(maxsize=256)
-def signed_document(data: bytes, signature: bytes, signer: x509.Certificate,
-                    parse: Callable[[bytes], T], check: str, what: str) -> T:
-    """Verify `signature` (raw r‖s) over the exact bytes, then parse them; cached on success."""
-    if not _verify_raw(signer, signature, data, check):
+def _signed_document(data: bytes, signature: bytes, signer: x509.Certificate,
+                     parse: Callable[[bytes], T], check: str, what: str, anchor: Anchor | None) -> T:
+    if not _verify_raw(key_of(signer, anchor, check=check), signature, data):
         raise VerificationError(check, f"{what} signature does not verify under "
                                 f"'{signer.subject.rfc4514_string()}'")
     return parse(data)
@@ -192,7 +213,7 @@ def signed_document(data: bytes, signature: bytes, signer: x509.Certificate,
 
 def clear_caches() -> None:
     """Forget every cached parse and verification result (for cold benchmarks and tests)."""
-    for cached in (pck_chain, cert_chain, load_crl, anchor_ref, signed_document, is_revoked, parts,
+    for cached in (pck_chain, cert_chain, load_crl, anchor_ref, _signed_document, is_revoked, parts,
                    der.certificate_parts, der.crl_parts):
         cached.cache_clear()
     _LINKS.clear()

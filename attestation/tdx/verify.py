@@ -119,8 +119,8 @@ def _aware(at: datetime) -> datetime:
 def _verify_pck_chain(chain: PckChain, opts: VerifyOptions, at: datetime) -> Anchor:
     anchor, _ = trust.root_anchor((chain.leaf, chain.intermediate, chain.root), opts.anchors,
                                   check="tdx.pck_chain", what="PCK certificate chain", exact=True)
-    trust.issued_by(chain.intermediate, anchor.certificate, check="tdx.pck_chain")
-    trust.issued_by(chain.leaf, chain.intermediate, check="tdx.pck_chain")
+    trust.issued_by(chain.intermediate, anchor.certificate, check="tdx.pck_chain", anchor=anchor)
+    trust.issued_by(chain.leaf, chain.intermediate, check="tdx.pck_chain", anchor=anchor)
     with trust.guard("tdx.pck_chain"):
         for cert in (anchor.certificate, chain.intermediate, chain.leaf):
             check_validity(cert, at, check="tdx.pck_chain")
@@ -134,7 +134,7 @@ def _signed(data: bytes, signature: bytes, issuer_chain: bytes, opts: VerifyOpti
     anchor, below = trust.root_anchor(certs, opts.anchors, check=f"tdx.{item}_chain",
                                       what=f"{what} issuer chain")
     signer = _pick_signer(below, anchor, at, f"tdx.{item}_chain")
-    doc = trust.signed_document(data, signature, signer, parse, f"tdx.{item}_signature", what)
+    doc = trust.signed_document(data, signature, signer, parse, f"tdx.{item}_signature", what, anchor)
     if not (doc.issue_date <= at <= doc.next_update):
         raise VerificationError(f"tdx.{item}_expired", f"{what} is not current at {at.isoformat()}",
                                 expected=f"{doc.issue_date.isoformat()} .. {doc.next_update.isoformat()}",
@@ -150,7 +150,7 @@ def _pick_signer(candidates: tuple[x509.Certificate, ...], anchor: Anchor, at: d
         if cert == anchor.certificate:
             continue
         try:
-            trust.issued_by(cert, anchor.certificate, check=check)
+            trust.issued_by(cert, anchor.certificate, check=check, anchor=anchor)
             with trust.guard(check):
                 check_validity(cert, at, check=check)
                 check_validity(anchor.certificate, at, check=check)
@@ -174,21 +174,22 @@ def _check_crls(col: TdxCollateral, chain: PckChain, anchor: Anchor,
     """Step (5): both CRLs verified and current; intermediates and PCK leaf not revoked."""
     root_crl = trust.load_crl(col.root_ca_crl, _ROOT_CRL)
     trust.crl_signed_by(col.root_ca_crl, root_crl, anchor.certificate, check="tdx.root_ca_crl",
-                        what="root CA CRL")
+                        what="root CA CRL", anchor=anchor)
     root_window = _crl_current(root_crl, at, "tdx.root_ca_crl", "root CA CRL")
-    crl_ca = _pck_crl_issuer(col, chain, opts, at)
+    crl_ca, crl_anchor = _pck_crl_issuer(col, chain, opts, at)
     for cert, code in ((chain.intermediate, "tdx.pck_revoked"), (crl_ca, "tdx.pck_revoked"),
                        *((s, "tdx.tcb_signing_revoked") for s in signers)):
         _not_revoked(col.root_ca_crl, _ROOT_CRL, cert, code)
     pck_crl = trust.load_crl(col.pck_crl, _PCK_CRL)
-    trust.crl_signed_by(col.pck_crl, pck_crl, crl_ca, check="tdx.pck_crl", what="PCK CRL")
+    trust.crl_signed_by(col.pck_crl, pck_crl, crl_ca, check="tdx.pck_crl", what="PCK CRL",
+                        anchor=crl_anchor)
     pck_window = _crl_current(pck_crl, at, "tdx.pck_crl", "PCK CRL")
     _not_revoked(col.pck_crl, _PCK_CRL, chain.leaf, "tdx.pck_revoked")
     return [root_window, pck_window]
 
 
 def _pck_crl_issuer(col: TdxCollateral, chain: PckChain, opts: VerifyOptions,
-                    at: datetime) -> x509.Certificate:
+                    at: datetime) -> tuple[x509.Certificate, Anchor]:
     certs = trust.cert_chain(col.pck_crl_issuer_chain, "PCK CRL issuer chain")
     anchor, below = trust.root_anchor(certs, opts.anchors, check="tdx.pck_crl",
                                       what="PCK CRL issuer chain")
@@ -196,10 +197,10 @@ def _pck_crl_issuer(col: TdxCollateral, chain: PckChain, opts: VerifyOptions,
         raise VerificationError("tdx.pck_crl", "the PCK CRL issuer is not the PCK leaf's issuer",
                                 expected=chain.leaf.issuer.rfc4514_string(),
                                 actual=below[0].subject.rfc4514_string() if below else "no CA")
-    trust.issued_by(below[0], anchor.certificate, check="tdx.pck_crl")
+    trust.issued_by(below[0], anchor.certificate, check="tdx.pck_crl", anchor=anchor)
     with trust.guard("tdx.pck_crl"):
         check_validity(below[0], at, check="tdx.pck_crl")
-    return below[0]
+    return below[0], anchor
 
 
 def _not_revoked(crl_der: bytes, structure: str, cert: x509.Certificate, check: str) -> None:

@@ -213,3 +213,18 @@ def test_emulated_snp_with_certificate_file(tmp_path):
     assert doc["claims"]["snp"]["product"] == "Genoa" and doc["anchor"]["name"] == "emulated-amd-genoa"
     assert doc["claims"]["report_data"] == "cd" * 32 + "00" * 32
     assert doc["warnings"] == [] or all("revocation" not in w for w in doc["warnings"])
+
+
+def test_collateral_fetch_names_what_it_cannot_reach(e, tmp_path):
+    """No vendor service is reachable here: fetch fails with exit 1 and names the host, writes nothing."""
+    out = tmp_path / "bundle"
+    result = veil("attest", "collateral", "fetch", "--evidence", e / "tdx/quotes/gotdx_v5_td15.dat",
+                  "--out", out, "--pcs-url", "http://127.0.0.1:9")
+    assert result.exit_code == 1
+    assert "127.0.0.1:9" in result.output and "90c06f000000" in result.output
+    assert not out.exists()
+
+
+def test_collateral_fetch_needs_something_to_fetch(tmp_path):
+    result = veil("attest", "collateral", "fetch", "--out", tmp_path / "b")
+    assert result.exit_code == 2 and "nothing to fetch" in result.output

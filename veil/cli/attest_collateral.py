@@ -48,6 +48,9 @@ def online_source(pcs_url: str | None = None, kds_url: str | None = None):
 def fetch(
     out: Annotated[Path, typer.Option(help="Bundle directory to create or extend.")],
     fmspc: Annotated[list[str], typer.Option(help="TDX platform FMSPC, hex (repeatable).")] = [],
+    evidence: Annotated[list[Path], typer.Option(
+        help="Fetch what this quote or report needs: its FMSPC's collateral, or its VCEK, chain "
+             "and CRL (repeatable).")] = [],
     snp_product: Annotated[list[str], typer.Option(
         help="AMD product whose CRLs and certificate chains to fetch (repeatable).")] = [],
     pcs_url: Annotated[Optional[str], typer.Option(help="Intel PCS or a PCCS base URL.")] = None,
@@ -57,8 +60,11 @@ def fetch(
     from rich.progress import Progress
 
     from attestation.collateral.fetch import fetch_bundle
-    if not fmspc and not snp_product:
-        fail("nothing to fetch", hint="name at least one --fmspc or --snp-product")
+    targets = [needs(path) for path in evidence]
+    fmspcs = [*fmspc, *(t for t in targets if isinstance(t, str))]
+    snp_targets = [t for t in targets if not isinstance(t, str)]
+    if not fmspcs and not snp_product and not snp_targets:
+        fail("nothing to fetch", hint="name at least one --fmspc, --snp-product or --evidence")
     source = online_source(pcs_url, kds_url)
     with source, Progress(console=console, transient=True) as progress:
         task = progress.add_task("fetching collateral", total=None)
@@ -68,11 +74,40 @@ def fetch(
             progress.advance(task)
 
         try:
-            summary = fetch_bundle(out, fmspcs=fmspc, snp_products=snp_product, source=source,
+            summary = fetch_bundle(out, fmspcs=fmspcs, snp=snp_targets, snp_products=snp_product, source=source,
                                    progress=step, on_total=lambda n: progress.update(task, total=n))
         except AttestationError as exc:
             fail(exc.message, code=EXIT_FAILED)
     console.print(f"wrote {len(summary.fetched)} collateral items to {out}")
+
+
+def needs(path: Path):
+    """The FMSPC (TDX) or (product, CHIP_ID, reported TCB) (SNP) that evidence needs collateral for."""
+    from attestation.collateral import SnpTcbParts
+    from attestation.evidence import decode_blob, detect_tee
+
+    try:
+        report = decode_blob(path.read_bytes())
+        if detect_tee(report) == "tdx":
+            from attestation.tdx.abi import parse_quote
+            from attestation.tdx.pck import parse_pck_chain
+
+            quote = parse_quote(report)
+            return parse_pck_chain(quote.signature.qe_cert.pck_chain_pem).extension.fmspc.hex()
+        from attestation.snp.abi import parse_report
+        from attestation.snp.fields import decode_tcb
+
+        parsed = parse_report(report)
+    except OSError as exc:
+        fail(f"cannot read evidence {path}: {exc.strerror}")
+    except AttestationError as exc:
+        fail(f"{path}: {exc.message}")
+    if parsed.product is None or parsed.chip_id_masked:
+        fail(f"{path}: a v2 report or a masked CHIP_ID does not say which VCEK to fetch",
+             hint="use --snp-product for the chain and CRL, and take the VCEK from the host")
+    tcb = decode_tcb(parsed.reported_tcb, parsed.product)
+    return parsed.product, parsed.chip_id, SnpTcbParts(bootloader=tcb.bootloader, tee=tcb.tee, snp=tcb.snp,
+                                                      microcode=tcb.microcode, fmc=tcb.fmc)
 
 
 @app.command("status")
