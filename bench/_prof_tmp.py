@@ -17,4 +17,4 @@ run(50)
 print("cold us", min(run(300) for _ in range(3)))
 if len(sys.argv)>1:
     pr=cProfile.Profile(); pr.enable(); run(500); pr.disable()
-    pstats.Stats(pr).sort_stats("tottime").print_stats(40)
+    pstats.Stats(pr).sort_stats("cumtime").print_stats(60)

@@ -228,3 +228,11 @@ def test_collateral_fetch_names_what_it_cannot_reach(e, tmp_path):
 def test_collateral_fetch_needs_something_to_fetch(tmp_path):
     result = veil("attest", "collateral", "fetch", "--out", tmp_path / "b")
     assert result.exit_code == 2 and "nothing to fetch" in result.output
+
+
+def test_collect_outside_a_tee_names_every_interface_it_looked_for(tmp_path):
+    result = veil("attest", "collect", "--report-data", "00", "--out", tmp_path / "q.bin")
+    assert result.exit_code == 1
+    for needle in ("/sys/kernel/config/tsm/report", "/dev/tdx_guest", "/dev/sev-guest"):
+        assert needle in result.output
+    assert not (tmp_path / "q.bin").exists()

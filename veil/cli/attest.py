@@ -18,7 +18,7 @@ from attestation.verify import VerificationResult, verify
 from attestation.x509util import load_certificates
 
 from . import attest_collateral, attest_emulate, render
-from .output import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, fail, print_json
+from .output import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, console, fail, print_json
 
 app = typer.Typer(help="Verify, inspect and emulate TDX and SEV-SNP evidence.", no_args_is_help=True)
 app.add_typer(attest_emulate.app, name="emulate")
@@ -168,3 +168,32 @@ def inspect_cmd(
 
 
 __all__ = ["app", "EXIT_BAD_INPUT"]
+
+
+@app.command("collect")
+def collect_cmd(
+    report_data: Annotated[str, typer.Option(help="64 bytes of report data, hex (shorter is zero-padded).")],
+    out: Annotated[Path, typer.Option(help="Where to write the quote or report (binary).")],
+    tee: Annotated[TeeChoice, typer.Option(help="Restrict detection to one TEE.")] = TeeChoice.auto,
+    certs_out: Annotated[Optional[Path], typer.Option(
+        help="SNP: write the host-supplied certificates (VCEK/VLEK, ASK, ARK) as PEM.")] = None,
+) -> None:
+    """Inside a confidential VM: collect evidence from configfs-tsm or the TEE guest device."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from attestation.attesters import detect_attester
+
+    data = attest_emulate.hex_field("report_data", report_data, 64, pad=True)
+    try:
+        attester = detect_attester(tee=None if tee == TeeChoice.auto else tee.value)
+        evidence = attester.collect(data)
+    except AttestationError as exc:
+        fail(exc.message, code=EXIT_FAILED,
+             hint="run this inside a TDX or SEV-SNP guest; for development use `veil attest emulate`")
+    out.write_bytes(evidence.report)
+    console.print(f"wrote {evidence.tee.upper()} evidence ({len(evidence.report)} bytes) to {out}")
+    if certs_out is not None and evidence.certificates:
+        certs_out.write_bytes(b"".join(x509.load_der_x509_certificate(d).public_bytes(Encoding.PEM)
+                                       for d in evidence.certificates))
+        console.print(f"wrote {len(evidence.certificates)} certificates to {certs_out}")
