@@ -176,6 +176,32 @@ class SnpClaims(_Model):
     csp_id: str | None               # VLEK only
 
 
+# --------------------------------------------------------------------------- NVIDIA GPUs
+
+class GpuClaims(_Model):
+    """One GPU's verified evidence (NVIDIA SPDM measurement report, or a verified NRAS token)."""
+
+    index: int                       # position in the evidence (GPU-0, GPU-1, …)
+    architecture: str                # "hopper", "blackwell"
+    anchor: AnchorRef                # the device identity root the certificate chain ended in
+    source: Literal["spdm", "nras"]  # local SPDM report, or NVIDIA remote-attestation token
+    driver_version: str              # e.g. "550.90.07"
+    vbios_version: str               # e.g. "96.00.9f.00.01"
+    project: str | None = None
+    project_sku: str | None = None
+    chip_sku: str | None = None
+    fwid: str | None = None
+    certificate_serial: str | None = None   # the device leaf certificate's serial (hex)
+    nonce: str                       # hex, as in the SPDM request / token
+    cc_mode: Literal["on", "devtools", "off", "unknown"]
+    feature_flag: str | None = None  # "spt", "mpt", "ppcie" (opaque data version ≥ 1)
+    measurement_result: Literal["success", "fail", "not_checked"]
+    mismatching_indices: tuple[int, ...] = ()
+    driver_rim_id: str | None = None
+    vbios_rim_id: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
 # --------------------------------------------------------------------------- all TEEs
 
 class Claims(_Model):
@@ -192,3 +218,4 @@ class Claims(_Model):
     warnings: tuple[str, ...] = ()
     tdx: TdxClaims | None = None
     snp: SnpClaims | None = None
+    gpus: tuple[GpuClaims, ...] = ()   # composite evidence: GPUs bound to this CPU evidence
