@@ -138,15 +138,29 @@ def parse_pck_chain(pem: bytes) -> PckChain:
 # Each OID below the SGX arc is unique in it, so each value is found by its
 # OID's TLV and read with a bounds-checked DER read.
 
-def _value(ext: bytes, arc: tuple[int, ...], tag: int, name: str, size: int | None = None) -> bytes:
+def _needle(arc: tuple[int, ...]) -> bytes:
     oid = _SGX_RAW + bytes(arc)          # every arc below the SGX OID is < 128: one byte each
-    needle = bytes((der.OID, len(oid))) + oid
+    return bytes((der.OID, len(oid))) + oid
+
+
+_NEEDLES = {arc: _needle(arc) for arc in [(1,), (3,), (4,), (5,)] + [(2, i) for i in range(1, 19)]}
+
+
+def _value(ext: bytes, arc: tuple[int, ...], tag: int, name: str, size: int | None = None) -> bytes:
+    needle = _NEEDLES.get(arc) or _needle(arc)
     at = ext.find(needle)
     if at < 0:
         raise ParseError(S_EXT, name, None, f"missing (OID {_SGX}.{'.'.join(map(str, arc))})")
     if ext.find(needle, at + 1) >= 0:
         raise ParseError(S_EXT, name, at, "appears more than once")
-    got_tag, start, end = der.tlv(ext, at + len(needle), S_EXT, name)
+    pos = at + len(needle)
+    if pos + 2 <= len(ext) and not ext[pos + 1] & 0x80:   # short-form length: read inline
+        got_tag, start = ext[pos], pos + 2
+        end = start + ext[pos + 1]
+        if end > len(ext):
+            got_tag, start, end = der.tlv(ext, pos, S_EXT, name)   # raises the overrun error
+    else:
+        got_tag, start, end = der.tlv(ext, pos, S_EXT, name)
     if got_tag != tag or (size is not None and end - start != size):
         raise ParseError(S_EXT, name, at, f"unexpected encoding (tag 0x{got_tag:02x}, {end - start} bytes)")
     return ext[start:end]
@@ -158,13 +172,15 @@ def _uint(raw: bytes, name: str) -> int:
     return int.from_bytes(raw, "big")
 
 
+_COMP_NAMES = tuple((i, f"TCB.COMP{i:02d}_SVN") for i in range(1, 17))
+
+
 def parse_sgx_extension(value: bytes) -> PckExtension:
     """Decode the DER value of the SGX extension (spec §6)."""
     tag, _, end = der.tlv(value, 0, S_EXT, "SGX extension")
     if tag != der.SEQUENCE or end != len(value):
         raise ParseError(S_EXT, "SGX extension", 0, "expected one SEQUENCE")
-    comps = tuple(_uint(_value(value, (2, i), der.INTEGER, f"TCB.COMP{i:02d}_SVN"), f"TCB.COMP{i:02d}_SVN")
-                  for i in range(1, 17))
+    comps = tuple(_uint(_value(value, (2, i), der.INTEGER, name), name) for i, name in _COMP_NAMES)
     sgx_type = None
     if value.find(bytes((der.OID, len(_SGX_RAW) + 1)) + _SGX_RAW + b"\x05") >= 0:
         sgx_type = SGX_TYPES.get(_uint(_value(value, (5,), 0x0A, "SGX type"), "SGX type"), "unknown")
