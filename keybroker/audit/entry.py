@@ -1,0 +1,144 @@
+"""One attestation-log entry, and the exact bytes its Merkle leaf commits to.
+
+The leaf data is the RFC 8785 (JCS) serialization of the entry's JSON form,
+`seq` included, so an entry cannot be moved to another position without its
+leaf hash changing. Byte fields are hex (digests) or standard base64 (evidence);
+times are UTC ISO-8601 with a "Z".
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+import rfc8785
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .merkle import leaf_hash
+
+Kind = Literal["attestation", "release", "denial", "admin"]
+TeeName = Literal["tdx", "snp", "nvidia", "composite"]
+Decision = Literal["allow", "deny"]
+_HEX64 = r"^[0-9a-f]{64}$"
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def canonical_json(value: Any) -> bytes:
+    """RFC 8785 bytes of a JSON value."""
+    return rfc8785.dumps(value)
+
+
+def claims_digest(claims: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of the JCS form of a claims object (e.g. `Claims.model_dump(mode="json")`)."""
+    return sha256_hex(canonical_json(dict(claims)))
+
+
+class Reason(BaseModel):
+    """One check behind a decision, as policies and verifiers report it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code: str
+    message: str
+    expected: str | None = None
+    actual: str | None = None
+
+
+class LogEntry(BaseModel):
+    """An attestation, release, denial or admin action, as appended to the log."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    seq: int | None = Field(default=None, ge=0)       # assigned by AuditLog.append
+    time: datetime
+    kind: Kind
+    tenant: str | None = None
+    session_id: str | None = None
+    tee: TeeName | None = None
+    evidence_b64: str | None = None                   # evidence exactly as received
+    evidence_digest: str | None = Field(default=None, pattern=_HEX64)
+    claims: dict[str, Any] | None = None
+    claims_digest: str | None = Field(default=None, pattern=_HEX64)
+    policy_id: str | None = None
+    policy_version: int | str | None = None
+    policy_digest: str | None = None
+    decision: Decision | None = None
+    reasons: tuple[Reason, ...] = ()
+    resource: str | None = None
+    actor: str | None = None
+    action: str | None = None
+    verification_time: datetime | None = None         # the `at` verification used
+
+    @field_validator("time", "verification_time")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("must carry a time zone (UTC)")
+        return value.astimezone(timezone.utc)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LogEntry:
+        if self.kind == "release" and self.decision != "allow":
+            raise ValueError("a release entry has decision 'allow'")
+        if self.kind == "denial" and self.decision != "deny":
+            raise ValueError("a denial entry has decision 'deny'")
+        if self.kind == "admin" and not (self.actor and self.action):
+            raise ValueError("an admin entry names its actor and action")
+        if self.evidence_b64 is not None:
+            if self.evidence_digest != sha256_hex(self.evidence()):
+                raise ValueError("evidence_digest is not the SHA-256 of the evidence")
+        if self.claims is not None and self.claims_digest != claims_digest(self.claims):
+            raise ValueError("claims_digest is not the SHA-256 of the claims' JCS form")
+        return self
+
+    @classmethod
+    def record(cls, *, evidence: bytes | None = None, claims: Mapping[str, Any] | None = None,
+               **fields: Any) -> LogEntry:
+        """Build an entry from raw evidence bytes and a claims object, computing both digests."""
+        if evidence is not None:
+            fields.update(evidence_b64=base64.b64encode(evidence).decode(), evidence_digest=sha256_hex(evidence))
+        if claims is not None:
+            fields.update(claims=dict(claims), claims_digest=claims_digest(claims))
+        return cls(**fields)
+
+    def evidence(self) -> bytes:
+        """The raw evidence bytes (empty when none was stored)."""
+        if self.evidence_b64 is None:
+            return b""
+        try:
+            return base64.b64decode(self.evidence_b64, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("evidence_b64 is not standard base64") from None
+
+    def document(self) -> dict[str, Any]:
+        """The entry's JSON form (what is canonicalised and exported)."""
+        return self.model_dump(mode="json")
+
+    def canonical_bytes(self) -> bytes:
+        """Leaf data: RFC 8785 bytes of the JSON form. The entry must have its seq."""
+        if self.seq is None:
+            raise ValueError("an entry gets its seq when it is appended; it has none yet")
+        return canonical_json(self.document())
+
+    @classmethod
+    def from_canonical(cls, data: bytes) -> LogEntry:
+        """Parse leaf data back into an entry; raises ValueError if it is not canonical."""
+        entry = cls.model_validate(json.loads(data))
+        if entry.canonical_bytes() != data:
+            raise ValueError("entry bytes are not in canonical (RFC 8785) form")
+        return entry
+
+
+def entry_leaf_hash(entry: LogEntry) -> bytes:
+    """RFC 9162 leaf hash of the entry's canonical bytes."""
+    return leaf_hash(entry.canonical_bytes())
