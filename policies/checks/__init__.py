@@ -1,0 +1,1 @@
+"""Check functions: one platform rule applied to claims, each returning CheckResults."""
