@@ -111,7 +111,7 @@ class NoteVerifier:
     @classmethod
     def from_key_string(cls, text: str) -> NoteVerifier:
         """Parse "<name>+<hex key ID>+<base64(0x01 ‖ public key)>"; the key ID must match."""
-        parts = text.strip().split("+")
+        parts = text.strip().split("+", 2)          # base64 may itself contain "+"
         if len(parts) != 3:
             raise CheckpointError("verifier key: expected <name>+<key id>+<base64 key>")
         name, hex_id, b64 = parts
@@ -154,7 +154,7 @@ class NoteSigner:
     @classmethod
     def from_key_string(cls, text: str) -> NoteSigner:
         """Parse "PRIVATE+KEY+<name>+<hex key ID>+<base64(0x01 ‖ 32-byte seed)>"."""
-        parts = text.strip().split("+")
+        parts = text.strip().split("+", 4)
         if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
             raise CheckpointError("signer key: expected PRIVATE+KEY+<name>+<key id>+<base64 key>")
         raw = _b64(parts[4], "signer key")
@@ -230,8 +230,8 @@ def _parse_signature_line(line: str) -> _Signature:
     return _Signature(name, blob[:4], blob[4:])
 
 
-def open_note(note: str, verifiers: Iterable[NoteVerifier]) -> Checkpoint:
-    """Verify a signed checkpoint and parse it.
+def verify_note(note: str, verifiers: Iterable[NoteVerifier]) -> str:
+    """Check a signed note's signatures and return its text.
 
     At least one signature must come from a key in `verifiers`; signatures by
     other keys are ignored; a signature by a known key that fails is an error.
@@ -249,4 +249,9 @@ def open_note(note: str, verifiers: Iterable[NoteVerifier]) -> Checkpoint:
     if not verified:
         names = ", ".join(f"{s.name}+{s.key_id.hex()}" for s in signatures)
         raise CheckpointError(f"note: no signature by a trusted key (signed by: {names})")
-    return parse_checkpoint(text)
+    return text
+
+
+def open_note(note: str, verifiers: Iterable[NoteVerifier]) -> Checkpoint:
+    """Verify a signed checkpoint note (see verify_note) and parse its checkpoint."""
+    return parse_checkpoint(verify_note(note, verifiers))
