@@ -88,7 +88,7 @@ def _snp(snp: SnpClaims) -> list[str]:
               f"        vmpl: [{snp.vmpl}]   # VMPL of the report",
               f"        guest_policy:   # POLICY {snp.policy.raw:#x}"]
     lines += [f"          {flag}: {_flag(flag, getattr(snp.policy, flag))}" for flag in POLICY_FLAGS]
-    lines.append(f'          abi_minimum: "{snp.policy.abi_major}.{snp.policy.abi_minor}"')
+    lines.append(f'          abi_minimum: "{snp.policy.abi_major}.{snp.policy.abi_minor}"   # ABI of the report')
     for label, tcb in (("reported", snp.reported_tcb), ("launch", snp.launch_tcb)):
         parts = [f"{p}: {getattr(tcb, p)}" for p in TCB_PARTS] + ([f"fmc: {tcb.fmc}"] if tcb.fmc is not None else [])
         lines.append(f"        min_{label}_tcb: {{{', '.join(parts)}}}   # {label.upper()}_TCB as the floor")
@@ -109,6 +109,6 @@ def _gpus(claims: Claims) -> list[str]:
     return ["      gpus:",
             f"        count: {len(claims.gpus)}   # GPUs bound to the CPU evidence",
             f"        architectures: [{', '.join(arches)}]",
-            "        cc_mode: [on]",
+            '        cc_mode: ["on"]',
             "        require_rim_match: true",
             f'        min_driver_version: "{drivers[0]}"   # the oldest driver in the evidence']

@@ -18,8 +18,6 @@ def gpu_checks(rule: GpuRule | None, gpus: tuple[GpuClaims, ...], anchor_kind: s
                      lambda g: g.architecture in rule.architectures.values, lambda g: g.architecture))
     out.append(_each("policy.gpu.cc_mode", gpus, describe(rule.cc_mode),
                      lambda g: g.cc_mode in rule.cc_mode.values, lambda g: g.cc_mode))
-    out.append(_each("policy.gpu.source", gpus, describe(rule.sources),
-                     lambda g: g.source in rule.sources.values, lambda g: g.source))
     out.append(_each("policy.gpu.anchor", gpus, anchor_kind,
                      lambda g: g.anchor.kind == anchor_kind, lambda g: g.anchor.kind))
     out.append(_rim(rule, gpus))

@@ -12,6 +12,8 @@ from .common import AllowList, Strict
 
 def _words(allowed: set[str]):
     def convert(value: Any) -> AllowList:
+        if isinstance(value, list):        # YAML 1.1 reads a bare on/off as a boolean
+            value = [{True: "on", False: "off"}.get(v, v) if isinstance(v, bool) else v for v in value]
         parsed = value if isinstance(value, AllowList) else AllowList.model_validate(value)
         bad = [v for v in parsed.values if v not in allowed]
         if bad or parsed.refs:
@@ -31,7 +33,6 @@ class GpuRule(Strict):
     architectures: Annotated[AllowList, BeforeValidator(_words({"hopper", "blackwell"}))] = \
         AllowList(values=("hopper", "blackwell"))
     cc_mode: Annotated[AllowList, BeforeValidator(_words({"on", "devtools", "off"}))] = AllowList(values=("on",))
-    sources: Annotated[AllowList, BeforeValidator(_words({"spdm", "nras"}))] = AllowList(values=("spdm", "nras"))
     require_rim_match: bool = True
     min_driver_version: str | None = None
 

@@ -32,12 +32,12 @@ class SnpGuestPolicyRule(Strict):
     rapl_dis: Flag = "allowed"
     ciphertext_hiding: Flag = "allowed"
     page_swap_disable: Flag = "allowed"
-    abi_minimum: str = "0.0"
+    abi_minimum: str | None = None
 
     @field_validator("abi_minimum")
     @classmethod
-    def _abi(cls, value: str) -> str:
-        if not re.fullmatch(r"\d{1,3}\.\d{1,3}", value):
+    def _abi(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\d{1,3}\.\d{1,3}", value):
             raise ValueError("abi_minimum is MAJOR.MINOR, e.g. \"1.51\"")
         return value
 
