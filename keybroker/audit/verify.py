@@ -138,15 +138,14 @@ def _by_seq(parsed: Sequence[LogEntry | None], size: int) -> list[Problem]:
                 if e is None]
     seen: set[int] = set()
     for i, s in enumerate(seqs):
-        if s in seen or s >= size:
+        if (s in seen or s >= size) and not any(p.what in ("inserted", "extended") for p in problems):
             what = "extended" if s >= size and all(t >= size for t in seqs[i:]) else "inserted"
             problems.append(Problem(what, i, f"line {i} holds seq {s}, already present or beyond size {size}"))
-            break
         seen.add(s)
     unique = [s for s in dict.fromkeys(seqs) if s < size]
     if unique != sorted(unique):
-        first = next(s for s, t in zip(unique, sorted(unique)) if s != t)
-        problems.append(Problem("reordered", first, "entries are not in seq order"))
+        first = next(t for s, t in zip(unique, sorted(unique)) if s != t)
+        problems.append(Problem("reordered", first, f"seq {first} is not where seq order puts it"))
     missing = sorted(set(range(size)) - seen)
     if missing:
         tail = missing[0] > max(seen, default=-1)
