@@ -30,6 +30,8 @@ class Anchor:
     and both issuances of the TCB Signing certificate (vendor anchors; emulated ones
     may carry none).
     AMD: `certificate` is the product's ARK; `intermediates` holds the ASK and ASVK.
+    NVIDIA: `product` says what the root signs: "device-identity" (GPU attestation
+    certificate chains) or "rim" (reference integrity manifests); no intermediates.
 
     Pinned intermediates are configuration: a verifier may treat a chain certificate
     that is exactly (same DER) one of them as signed by `certificate`. The public keys
@@ -38,7 +40,7 @@ class Anchor:
 
     name: str
     kind: Literal["vendor", "emulated"]
-    vendor: Literal["intel", "amd"]
+    vendor: Literal["intel", "amd", "nvidia"]
     certificate: x509.Certificate
     product: str | None = None
     intermediates: tuple[x509.Certificate, ...] = ()
@@ -93,6 +95,10 @@ class TrustAnchors:
     def amd(self, product: str) -> tuple[Anchor, ...]:
         return tuple(a for a in self.anchors if a.vendor == "amd" and a.product == product)
 
+    def nvidia(self, role: str) -> tuple[Anchor, ...]:
+        """NVIDIA roots for `role`: "device-identity" (GPU chains) or "rim" (RIM signers)."""
+        return tuple(a for a in self.anchors if a.vendor == "nvidia" and a.product == role)
+
     def match_root(self, cert: x509.Certificate, vendor: str) -> Anchor | None:
         """The configured anchor that is exactly `cert` (same DER), if any."""
         for anchor in self.anchors:
@@ -140,7 +146,7 @@ def _pinned(root: x509.Certificate, path: str) -> x509.Certificate:
 
 
 def vendor_anchors() -> TrustAnchors:
-    """The real Intel and AMD roots shipped with Veil."""
+    """The real Intel, AMD and NVIDIA roots shipped with Veil."""
     intel_root = x509.load_pem_x509_certificate(_read("intel/IntelSGXRootCA.pem"))
     intel_pinned = tuple(_pinned(intel_root, f"intel/{name}") for name in _INTEL_INTERMEDIATES)
     anchors = [Anchor(name="intel-sgx-root-ca", kind="vendor", vendor="intel", certificate=intel_root,
@@ -152,4 +158,18 @@ def vendor_anchors() -> TrustAnchors:
             raise RuntimeError(f"packaged AMD roots for {product} disagree")  # packaging bug
         anchors.append(Anchor(name=f"amd-ark-{product.lower()}", kind="vendor", vendor="amd",
                               product=product, certificate=ark, intermediates=(ask, asvk)))
+    anchors.extend(_nvidia_anchors())
     return TrustAnchors(tuple(anchors))
+
+
+# NVIDIA's two roots (nvtrust verifier_device_root.pem / verifier_RIM_root.pem).
+NVIDIA_DEVICE_IDENTITY = "device-identity"
+NVIDIA_RIM = "rim"
+_NVIDIA_ROOTS = (("nvidia-device-identity-ca", NVIDIA_DEVICE_IDENTITY, "nvidia/verifier_device_root.pem"),
+                 ("nvidia-rim-root", NVIDIA_RIM, "nvidia/verifier_RIM_root.pem"))
+
+
+def _nvidia_anchors() -> list[Anchor]:
+    return [Anchor(name=name, kind="vendor", vendor="nvidia", product=role,
+                   certificate=x509.load_pem_x509_certificate(_read(path)))
+            for name, role, path in _NVIDIA_ROOTS]
