@@ -149,3 +149,19 @@ def parse_entries(lines: Iterable[bytes]) -> list[LogEntry | None]:
         except ValueError:
             out.append(None)
     return out
+
+
+def export_view(source: str | Path, directory: str | Path, entry_filter: EntryFilter) -> Path:
+    """Write a filtered view of an existing export (same checkpoint and leaf hashes) into `directory`."""
+    export, directory = load_export(source), Path(directory)
+    if directory.exists() and any(directory.iterdir()):
+        raise FileExistsError(f"{directory} is not empty; export into a new directory")
+    kept = [line for line, entry in zip(export.lines, parse_entries(export.lines))
+            if entry is not None and entry_filter.matches(entry)]
+    manifest = {**export.manifest, "entries": len(kept), "filter": entry_filter.document()}
+    atomic_write(directory / ENTRIES, b"".join(line + b"\n" for line in kept))
+    for name in (LEAF_HASHES, CHECKPOINT, KEY):
+        if (export.directory / name).is_file():
+            atomic_write(directory / name, (export.directory / name).read_bytes())
+    atomic_write(directory / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
+    return directory
