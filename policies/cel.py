@@ -60,10 +60,10 @@ class CelProgram:
 
     def evaluate(self, claims_json: dict, *, resource: str | None, at: datetime) -> CelOutcome:
         """Run the condition; every failure (missing field, wrong type) is a failed outcome."""
-        activation = {"claims": celpy.json_to_cel(claims_json),
-                      "resource": celtypes.StringType(resource) if resource is not None else None,
-                      "now": celtypes.TimestampType(at)}
         try:
+            activation = {"claims": to_cel(claims_json),
+                          "resource": celtypes.StringType(resource) if resource is not None else None,
+                          "now": celtypes.TimestampType(at)}
             value = self._runner.evaluate(activation)
         except celpy.CELEvalError as exc:
             return CelOutcome(False, "error", f"condition could not be evaluated: {_eval_message(exc)}")
@@ -73,6 +73,23 @@ class CelProgram:
             return CelOutcome(False, _short(value), f"condition gave {type(value).__name__}, not a boolean")
         return CelOutcome(bool(value), str(bool(value)).lower(),
                           "condition holds" if value else "condition is false")
+
+
+def to_cel(value: Any) -> Any:
+    """JSON data as CEL values; integers beyond int64 (u64 bit fields) become uint."""
+    if isinstance(value, dict):
+        return celtypes.MapType({celtypes.StringType(k): to_cel(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return celtypes.ListType([to_cel(v) for v in value])
+    if isinstance(value, bool):
+        return celtypes.BoolType(value)
+    if isinstance(value, int):
+        return celtypes.IntType(value) if -(2**63) <= value < 2**63 else celtypes.UintType(value)
+    if isinstance(value, float):
+        return celtypes.DoubleType(value)
+    if isinstance(value, str):
+        return celtypes.StringType(value)
+    return None
 
 
 def _eval_message(exc: celpy.CELEvalError) -> str:

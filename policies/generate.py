@@ -88,7 +88,9 @@ def _snp(snp: SnpClaims) -> list[str]:
               f"        vmpl: [{snp.vmpl}]   # VMPL of the report",
               f"        guest_policy:   # POLICY {snp.policy.raw:#x}"]
     lines += [f"          {flag}: {_flag(flag, getattr(snp.policy, flag))}" for flag in POLICY_FLAGS]
-    lines.append(f'          abi_minimum: "{snp.policy.abi_major}.{snp.policy.abi_minor}"   # ABI of the report')
+    abi = f"{snp.policy.abi_major}.{snp.policy.abi_minor}"
+    lines.append(f'          abi_minimum: "{abi}"   # ABI of the report' if abi != "0.0"
+                 else "          # abi_minimum: absent, the report asks for ABI 0.0 (no floor)")
     for label, tcb in (("reported", snp.reported_tcb), ("launch", snp.launch_tcb)):
         parts = [f"{p}: {getattr(tcb, p)}" for p in TCB_PARTS] + ([f"fmc: {tcb.fmc}"] if tcb.fmc is not None else [])
         lines.append(f"        min_{label}_tcb: {{{', '.join(parts)}}}   # {label.upper()}_TCB as the floor")

@@ -171,7 +171,9 @@ def _cel_position(source: Source, path: tuple, exc: CelCompileError) -> tuple[in
     """Where in the YAML file the CEL error is: block scalars start on the line after `|`."""
     line, column, style = source.located.scalars.get(path, (1, 1, None))
     if style in ("|", ">"):
-        return line + exc.line, exc.column
+        lines = source.located.lines
+        first = lines[line] if line < len(lines) else ""
+        return line + exc.line, len(first) - len(first.lstrip(" ")) + exc.column
     if exc.line > 1:
         return line + exc.line - 1, exc.column
     return line, column + exc.column - (1 if style is None else 0)

@@ -23,6 +23,7 @@ class Located:
     data: Any
     positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
     scalars: dict[Path, tuple[int, int, str | None]] = field(default_factory=dict)   # value start and style
+    lines: tuple[str, ...] = ()
 
     def position(self, loc: tuple) -> tuple[int, int, Path]:
         """The position of the deepest part of `loc` present in the data, and that path.
@@ -59,7 +60,7 @@ def load_located(text: str) -> Located:
         raise YamlProblem(1, 1, f"not valid YAML: {exc}") from None
     if node is None:
         raise YamlProblem(1, 1, "the document is empty")
-    located = Located(data=None)
+    located = Located(data=None, lines=tuple(text.splitlines()))
     located.data = _build(node, (), located.positions)
     _record_scalars(node, (), located.scalars)
     return located

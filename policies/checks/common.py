@@ -69,6 +69,9 @@ def floor(code: str, minimum: Iterable[int] | None, actual: Iterable[int], label
     if minimum is None:
         return CheckResult(code, True, "any (no floor in policy; tcb_status governs)", shown, "no floor", waived=True)
     want = tuple(minimum)
+    if not any(want):
+        return CheckResult(code, True, ">= " + _components(want, labels), shown, "a zero floor accepts any value",
+                           waived=True)
     low = [i for i, (a, m) in enumerate(zip(act, want)) if a < m]
     names = list(labels) or [str(i) for i in range(len(want))]
     return CheckResult(code, not low and len(act) >= len(want), ">= " + _components(want, labels), shown,
