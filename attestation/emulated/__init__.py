@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from .collateral import EmulatedCollateral
 from .export import load_anchors, write_anchors
+from .nvidia import EmulatedNvidia, EmulatedRims, load_nvidia_anchors, write_nvidia_anchors
 from .pck import TdxPlatform
 from .tdx import TdBody
 from .vendor import EmulatedVendor
 
-__all__ = ["EmulatedCollateral", "EmulatedVendor", "TdBody", "TdxPlatform", "load_anchors",
-           "write_anchors"]
+__all__ = ["EmulatedCollateral", "EmulatedNvidia", "EmulatedRims", "EmulatedVendor", "TdBody", "TdxPlatform",
+           "load_anchors", "load_nvidia_anchors", "write_anchors", "write_nvidia_anchors"]

@@ -108,6 +108,16 @@ class EmulatedVendor:
         return Anchor(name=f"emulated-amd-{product.lower()}", kind="emulated", vendor="amd",
                       product=product, certificate=keys.ark, intermediates=(keys.ask, keys.asvk))
 
+    @cached_property
+    def nvidia(self):
+        """The emulated NVIDIA vendor (GPUs, RIMs), generated under nvidia/ on first use."""
+        from .nvidia import EmulatedNvidia
+        return EmulatedNvidia(self.directory / "nvidia", self._derive(b"nvidia-seed", 32))
+
+    def nvidia_anchors(self) -> TrustAnchors:
+        """Emulated NVIDIA device-identity and RIM roots (not part of `anchors()`)."""
+        return self.nvidia.anchors()
+
     def anchors(self, products: tuple[str, ...] = AMD_PRODUCTS) -> TrustAnchors:
         """Emulated Intel root and the ARKs (with ASK, ASVK) of `products`."""
         return TrustAnchors((self.intel_anchor(), *(self.amd_anchor(p) for p in products)))
