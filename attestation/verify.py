@@ -47,7 +47,26 @@ def verify_claims(evidence: Evidence, opts: VerifyOptions) -> Claims:
         from .snp.verify import verify_report
         return verify_report(snp_abi.parse_report(evidence.report), opts,
                              supplied_certificates=evidence.certificates)
+    if evidence.tee in ("nvidia", "composite"):
+        raise ParseError("evidence", "tee", None, f"{evidence.tee} evidence needs an expected nonce: use "
+                         "verify_gpu_evidence or verify_composite_evidence")
     raise ParseError("evidence", "tee", None, f"unsupported TEE {evidence.tee!r}")
+
+
+def verify_gpu_evidence(gpus, opts: VerifyOptions, *, nonce: bytes):
+    """Standalone NVIDIA GPU evidence (a GpuEvidence list) → GpuVerificationResult.
+
+    `nonce` is the 32-byte SPDM nonce the verifier asked for. ParseError propagates.
+    """
+    from .nvidia.verify import verify_gpus
+    return verify_gpus(list(gpus), opts, nonce=nonce)
+
+
+def verify_composite_evidence(data: bytes | str, opts: VerifyOptions, *, nonce: str,
+                              tee_pubkey: dict) -> VerificationResult:
+    """CPU + GPU composite evidence (attestation.composite) → VerificationResult with claims.gpus."""
+    from .composite import parse_composite, verify_composite
+    return verify_composite(parse_composite(data), opts, nonce=nonce, tee_pubkey=tee_pubkey)
 
 
 def verify(evidence: Evidence, opts: VerifyOptions) -> VerificationResult:
