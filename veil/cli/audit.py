@@ -187,7 +187,9 @@ def show_cmd(directory: DirArg, since: SinceOpt = None, until: UntilOpt = None, 
     if json_out:
         print_json({"entries": [e.document() for e in shown], "unreadable": parsed.count(None)})
         raise typer.Exit(EXIT_OK)
-    table = Table("seq", "time", "kind", "tee", "session", "resource", "decision", "policy", "reasons / action")
+    table = Table()
+    for column in ("seq", "time", "kind", "tee", "session", "resource", "decision", "policy", "reasons / action"):
+        table.add_column(column, overflow="fold")
     for e in shown:
         style = {"allow": "green", "deny": "red"}.get(e.decision or "", "")
         table.add_row(str(e.seq), e.time.isoformat().replace("+00:00", "Z"), e.kind, e.tee or "",
