@@ -252,7 +252,10 @@ def verify_rim(rim_id: str, data: bytes, anchors: TrustAnchors, at: datetime) ->
     rim_from_element(root)                       # structure errors first, as ParseError
     _check_algorithms(root)
     certs = signer_certificates(root)
-    anchor, chain = verify_signer_chain(certs, anchors, at)
+    try:
+        anchor, chain = verify_signer_chain(certs, anchors, at)
+    except ValueError as exc:                    # a certificate whose key or extension does not decode
+        raise VerificationError("nvidia.rim_chain", f"malformed signer certificate: {exc}") from None
     signed = verify_xml_signature(bytes(data), chain[0], at)
     rim = rim_from_element(signed)
     window = (max(c.not_valid_before_utc for c in (*chain, anchor.certificate)),

@@ -86,7 +86,10 @@ def check_nonce(report: AttestationReport, expected: bytes) -> None:
 
 
 def check_signature(report: AttestationReport, chain: DeviceChain) -> None:
-    key = chain.leaf.public_key()
+    try:
+        key = chain.leaf.public_key()
+    except ValueError:
+        raise VerificationError("nvidia.report_signature", "the device leaf key does not decode") from None
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp384r1":
         raise VerificationError("nvidia.report_signature", "the device leaf key is not ECDSA P-384")
     verify_ecdsa(key, raw_ecdsa_to_der(report.response.signature), report.signed_bytes, hashes.SHA384(),
@@ -111,9 +114,12 @@ def verify_gpu_report(evidence: GpuEvidence, opts: VerifyOptions, *, nonce: byte
                                 expected=", ".join(SUPPORTED), actual=evidence.arch)
     report = parse_report(evidence.report)
     check_nonce(report, nonce)
-    chain = verify_device_chain(load_chain(evidence.certificates), opts.anchors, opts.at,
-                                architecture=evidence.arch.lower())
-    fwid = check_fwid(chain, report.response.opaque.fwid)
+    try:
+        chain = verify_device_chain(load_chain(evidence.certificates), opts.anchors, opts.at,
+                                    architecture=evidence.arch.lower())
+        fwid = check_fwid(chain, report.response.opaque.fwid)
+    except ValueError as exc:                    # a certificate whose key or extension does not decode
+        raise VerificationError("nvidia.device_chain", f"malformed device certificate: {exc}") from None
     source = nvidia_collateral(opts.collateral)
     warnings: list[str] = []
     if opts.check_revocation:
