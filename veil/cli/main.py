@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from .. import __version__
-from . import attest, audit, demo, model
+from . import attest, audit, demo, model, policy
 
 app = typer.Typer(
     name="veil",
@@ -15,6 +15,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(attest.app, name="attest")
+app.add_typer(policy.app, name="policy")
 app.add_typer(audit.app, name="audit")
 app.add_typer(model.app, name="model")
 app.command("demo")(demo.run)

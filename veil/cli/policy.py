@@ -1,0 +1,214 @@
+"""`veil policy …`: lint, test, generate and diff release policies.
+
+Exit codes: 0 valid / allowed / no change, 1 denied (or evidence not verified) /
+decisions would change, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from pydantic import ValidationError
+from rich.table import Table
+
+from attestation.claims import Claims
+from attestation.errors import ParseError
+from attestation.evidence import Evidence
+from attestation.fsutil import atomic_write
+from attestation.options import VerifyOptions
+from attestation.verify import VerificationResult, verify
+from policies import Decision, PolicyLoadError, evaluate, lint, load_policy
+from policies.generate import policy_from_claims
+from policies.replay import diff, read_log
+from policies.resources import check_pattern
+
+from .attest import TeeChoice, build_anchors, build_collateral, parse_time, read_certificates, read_evidence
+from .output import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, console, err_console, fail, print_json
+
+app = typer.Typer(help="Lint, test, generate and diff release policies.", no_args_is_help=True)
+
+Refs = Annotated[list[Path], typer.Option("--refs", help="ReferenceValues file or directory (repeatable).")]
+JsonOut = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+TeeOpt = Annotated[TeeChoice, typer.Option(help="TEE type; auto detects it from the header.")]
+CollateralOpt = Annotated[Optional[Path], typer.Option(help="Offline bundle directory or Intel collateral JSON.")]
+CertsOpt = Annotated[list[Path], typer.Option("--certs", help="PEM/DER VCEK/VLEK, ASK/ASVK, ARK (repeatable).")]
+AtOpt = Annotated[Optional[str], typer.Option(help="Verify and evaluate as of this ISO-8601 instant (default: now).")]
+NoRevocation = Annotated[bool, typer.Option("--no-revocation", help="Skip CRL checks (reported as a warning).")]
+OfflineOpt = Annotated[bool, typer.Option(help="Never contact Intel PCS or AMD KDS.")]
+EmulatedOpt = Annotated[Optional[Path], typer.Option(help="Also trust emulated vendor anchors from this directory.")]
+AllowDebugOpt = Annotated[bool, typer.Option(help="Let the verifier accept a debug guest (the policy still decides).")]
+
+
+def _load(path: Path, refs: list[Path]):
+    try:
+        return load_policy(path, refs)
+    except PolicyLoadError as exc:
+        for problem in exc.problems:
+            err_console.print(str(problem), highlight=False, markup=False)
+        fail(f"{path}: policy does not load ({len(exc.problems)} problem(s))")
+
+
+def _verify(evidence: Path, tee: TeeChoice, collateral: Path | None, certs: list[Path], moment: datetime,
+            no_revocation: bool, offline: bool, emulated_anchors: Path | None, allow_debug: bool) -> VerificationResult:
+    """Verify exactly as `veil attest verify` does with the same options."""
+    tee_name, report = read_evidence(evidence, tee)
+    supplied = read_certificates(certs)
+    opts = VerifyOptions(anchors=build_anchors(emulated_anchors),
+                         collateral=build_collateral(collateral, supplied, offline),
+                         at=moment, check_revocation=not no_revocation, allow_debug=allow_debug)
+    try:
+        return verify(Evidence(tee=tee_name, report=report, certificates=supplied), opts)  # type: ignore[arg-type]
+    except ParseError as exc:
+        fail(f"{evidence}: {exc.message}")
+
+
+def _read_claims(path: Path) -> tuple[Claims | None, list[str]]:
+    """Claims from `veil attest verify --json` output (whole document or its "claims")."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        fail(f"cannot read claims {path}: {exc.strerror}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        fail(f"{path} is not JSON: {exc}")
+    if isinstance(doc, dict) and "verified" in doc and "claims" in doc:
+        if not doc["verified"] or doc["claims"] is None:
+            return None, [f"{e.get('code')}: {e.get('message')}" for e in doc.get("errors", [])]
+        doc = doc["claims"]
+    try:
+        return Claims.model_validate(doc), []
+    except ValidationError as exc:
+        fail(f"{path} does not hold claims: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}")
+
+
+@app.command("lint")
+def lint_cmd(files: Annotated[list[Path], typer.Argument(help="Policy (and ReferenceValues) files.")],
+             refs: Refs = [], json_out: JsonOut = False) -> None:
+    """Check policies: exit 0 valid, 2 invalid; every problem as file:line:column field: message."""
+    problems = lint(files, refs)
+    errors = [p for p in problems if p.severity == "error"]
+    if json_out:
+        print_json({"valid": not errors, "problems": [vars(p) if hasattr(p, "__dict__") else
+                                                      {f: getattr(p, f) for f in p.__slots__} for p in problems]})
+    else:
+        for problem in problems:
+            style = "red" if problem.severity == "error" else "yellow"
+            console.print(str(problem), style=style, markup=False, highlight=False, soft_wrap=True)
+        console.print(f"{len(files)} file(s): " + ("[green]valid[/]" if not errors else
+                                                   f"[red]{len(errors)} error(s)[/]"), highlight=False)
+    raise typer.Exit(EXIT_OK if not errors else EXIT_BAD_INPUT)
+
+
+def _abbrev(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[: width // 2 - 1] + "…" + text[-(width // 2 - 1):]
+
+
+def render_decision(decision: Decision) -> None:
+    table = Table(title=f"policy {decision.policy_name} ({decision.policy_digest[:12]}…)")
+    for column in ("check", "expected", "actual", "result"):
+        table.add_column(column, overflow="fold")
+    for c in decision.checks:
+        result = "[green]pass[/]" + (" [dim](waived)[/]" if c.waived else "") if c.passed else "[red]FAIL[/]"
+        table.add_row(c.code, _abbrev(c.expected), _abbrev(c.actual), f"{result} [dim]{c.message}[/]")
+    console.print(table)
+    if decision.allowed:
+        console.print(f"[bold green]ALLOW[/] by platform alternative {decision.platform}", highlight=False)
+    else:
+        console.print(f"[bold red]DENY[/]: {decision.reason.code if decision.reason else 'no platform'}"
+                      f" (closest alternative: {decision.closest})", highlight=False)
+
+
+@app.command("test")
+def test_cmd(policy: Annotated[Path, typer.Argument(help="Policy file.")],
+             evidence: Annotated[Optional[Path], typer.Option(help="Evidence to verify, then evaluate.")] = None,
+             claims: Annotated[Optional[Path], typer.Option(help="Claims JSON (from `veil attest verify --json`).")] = None,
+             resource: Annotated[Optional[str], typer.Option(help="Resource asked for, e.g. models/m/dek.")] = None,
+             refs: Refs = [], tee: TeeOpt = TeeChoice.auto, collateral: CollateralOpt = None, certs: CertsOpt = [],
+             at: AtOpt = None, no_revocation: NoRevocation = False, offline: OfflineOpt = False,
+             emulated_anchors: EmulatedOpt = None, allow_debug: AllowDebugOpt = False, json_out: JsonOut = False) -> None:
+    """Evaluate a policy against evidence or claims: exit 0 allow, 1 deny, 2 bad input."""
+    if (evidence is None) == (claims is None):
+        fail("give exactly one of --evidence and --claims")
+    compiled = _load(policy, refs)
+    moment = parse_time(at)
+    if evidence is not None:
+        result = _verify(evidence, tee, collateral, certs, moment, no_revocation, offline, emulated_anchors,
+                         allow_debug)
+        found, errors = result.claims if result.verified else None, [f"{e.code}: {e.message}" for e in result.errors]
+    else:
+        found, errors = _read_claims(claims)
+    if found is None:
+        if json_out:
+            print_json({"allowed": False, "decision": "deny", "verified": False, "errors": errors})
+        else:
+            console.print("[bold red]DENY[/]: the evidence did not verify", highlight=False)
+            for error in errors:
+                console.print(f"  [red]✗[/] {error}", highlight=False)
+        raise typer.Exit(EXIT_FAILED)
+    decision = evaluate(compiled, found, at=moment, resource=resource)
+    if json_out:
+        print_json({"verified": True, **decision.to_dict()})
+    else:
+        render_decision(decision)
+    raise typer.Exit(EXIT_OK if decision.allowed else EXIT_FAILED)
+
+
+@app.command("from-evidence")
+def from_evidence_cmd(evidence: Annotated[Path, typer.Argument(help="Evidence to pin.")],
+                      out: Annotated[Path, typer.Option(help="Where to write the policy YAML.")],
+                      name: Annotated[str, typer.Option(help="metadata.name of the policy.")] = "from-evidence",
+                      resource: Annotated[list[str], typer.Option(help="Resource pattern (repeatable).")] = [],
+                      force: Annotated[bool, typer.Option(help="Overwrite an existing --out file.")] = False,
+                      tee: TeeOpt = TeeChoice.auto, collateral: CollateralOpt = None, certs: CertsOpt = [],
+                      at: AtOpt = None, no_revocation: NoRevocation = False, offline: OfflineOpt = False,
+                      emulated_anchors: EmulatedOpt = None, allow_debug: AllowDebugOpt = False) -> None:
+    """Write a commented policy pinning what verified evidence shows, for review."""
+    if out.exists() and not force:
+        fail(f"{out} exists; pass --force to overwrite it")
+    patterns = resource or ["models/*/dek"]
+    for pattern in patterns:
+        try:
+            check_pattern(pattern)
+        except ValueError as exc:
+            fail(str(exc))
+    moment = parse_time(at)
+    result = _verify(evidence, tee, collateral, certs, moment, no_revocation, offline, emulated_anchors, allow_debug)
+    if not result.verified or result.claims is None:
+        for error in result.errors:
+            err_console.print(f"  ✗ {error.code}: {error.message}", highlight=False, markup=False)
+        fail("the evidence did not verify: no policy written", code=EXIT_FAILED)
+    text = policy_from_claims(result.claims, name=name, resources=patterns, evidence=evidence.name, at=moment)
+    atomic_write(out, text.encode("utf-8"))
+    console.print(f"wrote {out}: review it, then `veil policy lint {out}`", highlight=False)
+    raise typer.Exit(EXIT_OK)
+
+
+@app.command("diff")
+def diff_cmd(old: Annotated[Path, typer.Argument(help="Current policy.")],
+             new: Annotated[Path, typer.Argument(help="Proposed policy.")],
+             log: Annotated[Path, typer.Option(help="Attestation log: JSON lines of attestation records.")],
+             refs: Refs = [], json_out: JsonOut = False) -> None:
+    """Replay recorded attestations under OLD and NEW: exit 0 no decision changes, 1 some change, 2 bad input."""
+    before, after = _load(old, refs), _load(new, refs)
+    try:
+        changes = diff(before, after, read_log(log))
+    except PolicyLoadError as exc:
+        fail(str(exc.problems[0]))
+    if json_out:
+        print_json({"changes": [{"line": c.line, "time": c.record.time, "resource": c.record.resource,
+                                 "change": c.summary, "old_reasons": [x.code for x in c.old.failures] if c.old else [],
+                                 "new_reasons": [x.code for x in c.new.failures] if c.new else []}
+                                for c in changes]})
+    else:
+        table = Table(title=f"{len(changes)} decision(s) would change")
+        for column in ("line", "time", "resource", "change", "why"):
+            table.add_column(column, overflow="fold")
+        for c in changes:
+            deciding = c.new if c.new and not c.new.allowed else c.old
+            why = deciding.reason.code if deciding and deciding.reason else "-"
+            table.add_row(str(c.line), c.record.time.isoformat(), c.record.resource or "-", c.summary, why)
+        console.print(table)
+    raise typer.Exit(EXIT_OK if not changes else EXIT_FAILED)
