@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from .. import __version__
-from . import attest, audit, demo, model, policy
+from . import attest, audit, broker, demo, key, model, policy
 
 app = typer.Typer(
     name="veil",
@@ -16,6 +16,8 @@ app = typer.Typer(
 )
 app.add_typer(attest.app, name="attest")
 app.add_typer(policy.app, name="policy")
+app.add_typer(broker.app, name="broker")
+app.add_typer(key.app, name="key")
 app.add_typer(audit.app, name="audit")
 app.add_typer(model.app, name="model")
 app.command("demo")(demo.run)

@@ -1,0 +1,121 @@
+"""Admin API routes (/admin/v1): keys, policies, admin keys, audit export. Thin: see service.py."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..deps import StateDep
+from ..resources import store
+from ..resources.paths import ResourcePath
+from . import audit, service
+from .auth import Auditor, KeyAdmin, KeyReader, Operator, PolicyAdmin, PolicyReader
+from .keys import register
+
+router = APIRouter(prefix="/admin/v1", tags=["admin"])
+Seg = Annotated[str, Path(max_length=128)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class KeyIn(_In):
+    value_b64: str | None = Field(default=None, description="import this value; omit to generate")
+    size: int = Field(default=32, description="bytes to generate")
+    policy: str | None = None
+
+
+class RotateIn(_In):
+    value_b64: str | None = None
+    size: int = 32
+
+
+class BindIn(_In):
+    policy: str | None
+
+
+class PolicyIn(_In):
+    text: str = Field(max_length=1 << 20, description="the ReleasePolicy document, YAML or JSON")
+
+
+class AdminIn(_In):
+    name: str = Field(max_length=128)
+    roles: list[str]
+    public_jwk: dict
+
+
+@router.post("/keys/{repo}/{type_}/{tag}", status_code=201)
+def create_key(repo: Seg, type_: Seg, tag: Seg, body: KeyIn, state: StateDep, who: KeyAdmin) -> dict:
+    """Generate or import a key (version 1), optionally bound to a policy."""
+    path = ResourcePath.of(repo, type_, tag)
+    version = service.create_key(state, who, path, service.decode_value(body.value_b64), body.size, body.policy)
+    return {"path": str(path), "version": version}
+
+
+@router.post("/keys/{repo}/{type_}/{tag}/versions", status_code=201)
+def rotate_key(repo: Seg, type_: Seg, tag: Seg, body: RotateIn, state: StateDep, who: KeyAdmin) -> dict:
+    """Rotate: add a new version (generated or imported); releases serve the newest."""
+    path = ResourcePath.of(repo, type_, tag)
+    version = service.rotate_key(state, who, path, service.decode_value(body.value_b64), body.size)
+    return {"path": str(path), "version": version}
+
+
+@router.put("/keys/{repo}/{type_}/{tag}/policy")
+def bind_policy(repo: Seg, type_: Seg, tag: Seg, body: BindIn, state: StateDep, who: KeyAdmin) -> dict:
+    path = ResourcePath.of(repo, type_, tag)
+    service.bind(state, who, path, body.policy)
+    return {"path": str(path), "policy": body.policy}
+
+
+@router.get("/keys")
+def list_keys(state: StateDep, who: KeyReader) -> list[dict]:
+    """Resources of the caller's tenant: paths, versions, bound policy. Never values."""
+    with state.sessions() as db:
+        return [info.as_dict() for info in store.listing(db, who.tenant)]
+
+
+@router.delete("/keys/{repo}/{type_}/{tag}", status_code=204)
+def delete_key(repo: Seg, type_: Seg, tag: Seg, state: StateDep, who: KeyAdmin) -> None:
+    service.delete_key(state, who, ResourcePath.of(repo, type_, tag))
+
+
+@router.post("/policies/{name}", status_code=201)
+def push_policy(name: Seg, body: PolicyIn, state: StateDep, who: PolicyAdmin) -> dict:
+    """Store a new version of a policy (checked and compiled first)."""
+    row = service.push_policy(state, who, name, body.text)
+    return {"name": row.name, "version": row.version, "digest": row.digest}
+
+
+@router.get("/policies")
+def list_policies(state: StateDep, who: PolicyReader) -> list[dict]:
+    return service.list_policies(state, who)
+
+
+@router.get("/policies/{name}/{version}")
+def get_policy(name: Seg, version: int, state: StateDep, who: PolicyReader) -> dict:
+    row = service.get_policy(state, who, name, version)
+    return {"name": row.name, "version": row.version, "digest": row.digest, "text": row.text}
+
+
+@router.post("/admins", status_code=201)
+def add_admin(body: AdminIn, state: StateDep, who: Operator) -> dict:
+    """Register another admin's public key in the operator's own tenant."""
+    with state.sessions.begin() as db:
+        kid = register(db, name=body.name, tenant=who.tenant, roles=body.roles, jwk=body.public_jwk)
+        service.log_action(db, state, who, "admin.register", resource=f"admin/{kid}", decision="allow")
+    return {"kid": kid, "tenant": who.tenant}
+
+
+@router.get("/audit/export")
+def audit_export(state: StateDep, who: Auditor) -> dict:
+    """Entries (this tenant's and tenant-less attestations), all leaf hashes, signed checkpoint, log key."""
+    return audit.export(state, who)
+
+
+@router.post("/audit/checkpoint")
+def audit_checkpoint(state: StateDep, who: Operator) -> dict:
+    """Sign a checkpoint of the log as it is now."""
+    return {"checkpoint": audit.checkpoint(state)}

@@ -1,0 +1,74 @@
+"""`create_app(settings)`: the broker's FastAPI application. Nothing is built at import time."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from .errors import BadRequest, BrokerError, PolicyDenied, problem
+from .settings import BrokerSettings
+from .state import BrokerState
+
+log = logging.getLogger("veil.broker")
+
+
+class _Timing:
+    """Pure ASGI middleware: latency histogram by route template (no per-request allocation of bodies)."""
+
+    def __init__(self, app, state_getter) -> None:
+        self.app = app
+        self.state_getter = state_getter
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start = time.perf_counter()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            route = scope.get("route")
+            label = getattr(route, "path", "unmatched")
+            self.state_getter().metrics.latency.labels(label).observe(time.perf_counter() - start)
+
+
+def _handlers(app: FastAPI, settings: BrokerSettings) -> None:
+    @app.exception_handler(BrokerError)
+    async def broker_error(_request: Request, exc: BrokerError) -> JSONResponse:
+        status = settings.policy_deny_status if isinstance(exc, PolicyDenied) else None
+        status, body = problem(exc, status)
+        log.info("request refused", extra={"code": exc.code, "status": status})
+        return JSONResponse(body, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        status, body = problem(BadRequest("request.invalid", f"{where}: {first.get('msg')}"))
+        return JSONResponse(body, status_code=status)
+
+
+def create_app(settings: BrokerSettings, state: BrokerState | None = None) -> FastAPI:
+    from .admin.routes import router as admin_router
+    from .kbs.routes import router as kbs_router
+    from .ops import router as ops_router
+
+    broker = state or BrokerState.build(settings)
+    app = FastAPI(title="Veil key broker", version="0.1.0",
+                  description="KBS attestation protocol, key release and attestation log.")
+    app.state.broker = broker
+    _handlers(app, settings)
+    app.include_router(kbs_router)
+    app.include_router(ops_router)
+    app.include_router(admin_router)
+    app.add_middleware(_Timing, state_getter=lambda: broker)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn factory for worker processes: settings come from VEIL_BROKER_SETTINGS (no secrets in it)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return create_app(BrokerSettings.from_env())

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy 2 models, engine set-up, Alembic migrations and the attestation-log store."""

@@ -1,0 +1,26 @@
+"""FastAPI dependencies: the broker state, the KBS caller, request bodies read once."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from .kbs.release import Caller
+from .state import BrokerState
+
+SESSION_COOKIE = "kbs-session-id"
+
+
+def get_state(request: Request) -> BrokerState:
+    return request.app.state.broker
+
+
+def get_caller(request: Request) -> Caller:
+    auth = request.headers.get("authorization", "")
+    bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else None
+    return Caller(session_id=request.cookies.get(SESSION_COOKIE), bearer=bearer or None)
+
+
+StateDep = Annotated[BrokerState, Depends(get_state)]
+CallerDep = Annotated[Caller, Depends(get_caller)]

@@ -1,0 +1,114 @@
+"""POST /kbs/v0/attest: verify evidence and its binding, consume the nonce, log, issue a token.
+
+Verification runs outside any transaction; the nonce is consumed, the
+attestation stored and the log entry appended in one transaction afterwards.
+Every outcome, allow or deny, is in the log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import timedelta
+
+from attestation.binding import check_report_data
+from attestation.claims import Claims
+from attestation.errors import ParseError, VerificationError
+from attestation.verify import verify
+
+from .. import journal
+from ..db.engine import utcnow
+from ..db.models import Attestation, KbsSession
+from ..errors import AttestationDenied, Reason, Unauthenticated
+from ..state import BrokerState
+from ..tokens import ear
+from .evidence import EvidenceRejected, check_tee_pubkey, decode
+from .messages import KbsAttestation
+from .sessions import consume, unusable
+
+
+class _Replayed(Exception):
+    pass
+
+
+def _deny(state: BrokerState, sid: str | None, tee: str | None, raw: bytes, why: Reason,
+          claims: Claims | None = None, exc_type: type = AttestationDenied) -> None:
+    """Burn the nonce (if any), log the denial, raise."""
+    now = utcnow()
+    with state.sessions.begin() as db:
+        if sid is not None and db.get(KbsSession, sid) is not None:
+            consume(db, sid, now)
+        journal.append(db, state.log_signer, state.settings.log_origin, kind="denial", decision="deny",
+                       time=now, session_id=sid, tee=tee, evidence=raw,
+                       claims=claims.model_dump(mode="json") if claims else None, why=(why,),
+                       action="attest", verification_time=now)
+    state.metrics.attestations.labels("deny").inc()
+    state.metrics.denials.labels("attest", why.code).inc()
+    raise exc_type(why.code, why.message, (why,))
+
+
+def _verify(state: BrokerState, row: KbsSession, msg: KbsAttestation) -> Claims:
+    """Claims of evidence that verified and binds this session's nonce and the TEE key; else EvidenceRejected."""
+    rd = msg.runtime_data
+    check_tee_pubkey(rd.tee_pubkey)
+    submitted = decode(row.tee, msg.tee_evidence)
+    if submitted.additional_evidence:
+        raise EvidenceRejected(Reason("kbs.additional_evidence", "device (GPU) evidence is not supported by this "
+                                      "broker yet; send the CPU evidence alone"))
+    try:
+        result = verify(submitted.evidence, state.verify_options(utcnow()))
+    except ParseError as exc:
+        raise EvidenceRejected(Reason(exc.code, exc.message)) from None
+    if not result.verified:
+        f = result.errors[0]
+        raise EvidenceRejected(Reason(f.code, f.message, f.expected, f.actual))
+    try:
+        check_report_data(result.claims.report_data, rd.nonce, rd.tee_pubkey,
+                          additional_evidence=submitted.additional_evidence, hash_alg=row.hash_alg)
+    except VerificationError as exc:
+        raise EvidenceRejected(Reason(exc.check, exc.detail, exc.expected, exc.actual)) from None
+    return result.claims
+
+
+def attest(state: BrokerState, sid: str | None, msg: KbsAttestation, raw: bytes) -> str:
+    if sid is None:
+        _deny(state, None, None, raw, Reason("kbs.no_session", "no kbs-session-id cookie: call /kbs/v0/auth first"),
+              exc_type=Unauthenticated)
+    with state.sessions() as db:
+        row = db.get(KbsSession, sid)
+    why = unusable(row, msg.runtime_data.nonce, utcnow())
+    if why is not None:
+        _deny(state, sid, row.tee if row else None, raw, why)
+    try:
+        claims = _verify(state, row, msg)
+    except EvidenceRejected as exc:
+        _deny(state, sid, row.tee, raw, exc.reason)
+    try:
+        return _record(state, row, msg, raw, claims)
+    except _Replayed:
+        _deny(state, sid, row.tee, raw, Reason("kbs.nonce_consumed", "this session's nonce was already used "
+                                                "(replay)", expected="unused nonce", actual="consumed"), claims)
+
+
+def _record(state: BrokerState, row: KbsSession, msg: KbsAttestation, raw: bytes, claims: Claims) -> str:
+    now = utcnow()
+    att_id = uuid.uuid4().hex
+    runtime = {"nonce": msg.runtime_data.nonce, "tee-pubkey": msg.runtime_data.tee_pubkey}
+    ttl = timedelta(seconds=state.settings.token_ttl_s)
+    token = ear.issue(state.keys, issuer=state.settings.issuer, jti=att_id, claims=claims,
+                      runtime_data=runtime, now=now, ttl=ttl)
+    claims_doc = claims.model_dump(mode="json")
+    with state.sessions.begin() as db:
+        if not consume(db, row.id, now):
+            raise _Replayed()
+        seq = journal.append(db, state.log_signer, state.settings.log_origin, kind="attestation",
+                             decision="allow", time=now, session_id=row.id, tee=row.tee, evidence=raw,
+                             claims=claims_doc, action="attest", verification_time=now)
+        db.add(Attestation(id=att_id, session_id=row.id, tee=row.tee, claims_json=json.dumps(claims_doc),
+                           tee_pubkey_json=json.dumps(msg.runtime_data.tee_pubkey),
+                           evidence_digest=hashlib.sha256(raw).hexdigest(), created_at=now, expires_at=now + ttl, log_seq=seq))
+        db.get(KbsSession, row.id).attestation_id = att_id
+    state.metrics.attestations.labels("allow").inc()
+    return token
+

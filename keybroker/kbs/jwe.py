@@ -1,0 +1,34 @@
+"""Wrap a released resource to the TEE's key as a JWE (kbs-protocol.md §4), with joserfc.
+
+The flattened JSON members are the compact serialization's five parts: `epk`
+sits in the protected header as Trustee puts it, and the AAD is the ASCII of
+`protected` (no `aad` member), so Trustee's guest components can decrypt it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from joserfc import jwe
+from joserfc.jwk import ECKey, RSAKey
+
+ALGORITHMS = ["ECDH-ES+A256KW", "RSA-OAEP-256", "A256GCM"]
+PARTS = ("protected", "encrypted_key", "iv", "ciphertext", "tag")
+
+
+def _public_key(jwk: dict[str, Any]):
+    if jwk.get("kty") == "EC":
+        return ECKey.import_key({k: jwk[k] for k in ("kty", "crv", "x", "y")}), "ECDH-ES+A256KW"
+    return RSAKey.import_key({k: jwk[k] for k in ("kty", "n", "e")}), "RSA-OAEP-256"
+
+
+def wrap(tee_pubkey: dict[str, Any], plaintext: bytes) -> dict[str, str]:
+    key, alg = _public_key(tee_pubkey)
+    compact = jwe.encrypt_compact({"alg": alg, "enc": "A256GCM"}, plaintext, key, algorithms=ALGORITHMS)
+    return dict(zip(PARTS, compact.split(".")))
+
+
+def unwrap(response: dict[str, str], private_key) -> bytes:
+    """The guest side: decrypt a KBS resource response with the ephemeral private key."""
+    compact = ".".join(response[p] for p in PARTS)
+    return jwe.decrypt_compact(compact, private_key, algorithms=ALGORITHMS).plaintext

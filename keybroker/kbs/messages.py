@@ -1,0 +1,45 @@
+"""KBS protocol messages (kbs-types): Request, Challenge, Attestation. Unknown fields are ignored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PROTOCOL_VERSIONS = ("0.4.0", "0.1.1", "0.1.0")   # 0.4.0 is Trustee's; older clients send 0.1.x
+SUPPORTED_TEES = ("tdx", "snp")
+
+
+class _Msg(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+
+class KbsRequest(_Msg):
+    version: str = Field(max_length=32)
+    tee: str = Field(max_length=32)
+    extra_params: Any = Field(default="", alias="extra-params")
+
+
+class Challenge(_Msg):
+    nonce: str
+    extra_params: Any = Field(default="", alias="extra-params")
+
+
+class RuntimeData(_Msg):
+    nonce: str = Field(max_length=128)
+    tee_pubkey: dict[str, Any] = Field(alias="tee-pubkey")
+
+
+class InitData(_Msg):
+    format: str
+    body: str
+
+
+class KbsAttestation(_Msg):
+    runtime_data: RuntimeData = Field(alias="runtime-data")
+    tee_evidence: Any = Field(alias="tee-evidence")
+    init_data: InitData | None = Field(default=None, alias="init-data")
+
+
+class TokenResponse(_Msg):
+    token: str

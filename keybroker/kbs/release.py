@@ -1,0 +1,141 @@
+"""GET /kbs/v0/resource/<repo>/<type>/<tag>: policy decision, JWE to the TEE key, release logged.
+
+The attestation is found by the session cookie or a Bearer token (the broker's
+own EAR token). The resource's bound policy (newest version) is evaluated over
+the attestation's claims at the server's clock. A release is committed together
+with its log entry before the response leaves; every denial is logged too.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from attestation.claims import Claims
+
+from .. import journal
+from ..db.engine import as_utc, utcnow
+from ..db.models import Attestation, KbsSession, PolicyVersion, Release, Resource
+from ..errors import BadRequest, BrokerError, NotFound, PolicyDenied, Reason, Unauthenticated
+from ..policy import failed_reasons
+from ..resources import store
+from ..resources.paths import ResourcePath
+from ..state import BrokerState
+from ..tokens import ear
+from . import jwe
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    session_id: str | None
+    bearer: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Denial:
+    error: BrokerError
+    session_id: str | None = None
+    tee: str | None = None
+    tenant: str | None = None
+    claims: dict | None = None
+    policy: PolicyVersion | None = None
+
+
+class _Denied(Exception):
+    def __init__(self, denial: Denial) -> None:
+        self.denial = denial
+
+
+def _attestation(db: Session, state: BrokerState, caller: Caller) -> Attestation:
+    if caller.bearer is not None:
+        payload = ear.verify(state.keys, caller.bearer, issuer=state.settings.issuer)
+        row = db.get(Attestation, payload["jti"])
+    elif caller.session_id is not None:
+        sess = db.get(KbsSession, caller.session_id)
+        row = db.get(Attestation, sess.attestation_id) if sess and sess.attestation_id else None
+    else:
+        raise Unauthenticated("kbs.no_session", "no kbs-session-id cookie or Bearer token: attest first")
+    if row is None:
+        raise Unauthenticated("kbs.not_attested", "this session or token has no successful attestation")
+    if as_utc(row.expires_at) <= utcnow():
+        raise Unauthenticated("kbs.attestation_expired", "the attestation has expired; attest again")
+    return row
+
+
+def _policy(db: Session, res: Resource) -> PolicyVersion:
+    if res.policy_name is None:
+        raise PolicyDenied("policy.unbound", "no release policy is bound to this resource (default deny)")
+    row = db.execute(select(PolicyVersion).where(PolicyVersion.tenant == res.tenant,
+                                                 PolicyVersion.name == res.policy_name)
+                     .order_by(PolicyVersion.version.desc()).limit(1)).scalar_one_or_none()
+    if row is None:
+        raise PolicyDenied("policy.missing", f"the bound policy {res.policy_name!r} has no version (default deny)")
+    return row
+
+
+def _decide(state: BrokerState, caller: Caller, path: ResourcePath):
+    """(attestation, resource, policy row, decision) for an allowed request; _Denied otherwise."""
+    ctx: dict = {}
+    try:
+        with state.sessions() as db:
+            att = _attestation(db, state, caller)
+            ctx.update(session_id=att.session_id, tee=att.tee, claims=json.loads(att.claims_json))
+            res = store.find(db, path)
+            ctx["tenant"] = res.tenant
+            pol = _policy(db, res)
+            ctx["policy"] = pol
+        compiled = state.policies.get(pol.digest, pol.text, f"{pol.name}@{pol.version}")
+        claims = Claims.model_validate(ctx["claims"])
+        decision = state.policies.engine.evaluate(compiled, claims, at=utcnow(), resource=str(path))
+    except BrokerError as exc:
+        raise _Denied(Denial(exc, **ctx)) from None
+    if not decision.allowed:
+        why = failed_reasons(decision) or (Reason("policy.deny", "the policy denied this request"),)
+        raise _Denied(Denial(PolicyDenied(why[0].code, why[0].message, why), **ctx))
+    return att, res, pol
+
+
+def _log_denial(state: BrokerState, path: ResourcePath, d: Denial) -> None:
+    e = d.error
+    why = e.reasons or (Reason(e.code, e.message),)
+    with state.sessions.begin() as db:
+        journal.append(db, state.log_signer, state.settings.log_origin, tenant=d.tenant, kind="denial",
+                       decision="deny", session_id=d.session_id, tee=d.tee, claims=d.claims, why=why,
+                       resource=str(path), action="release",
+                       policy_id=d.policy.name if d.policy else None,
+                       policy_version=d.policy.version if d.policy else None,
+                       policy_digest=d.policy.digest if d.policy else None)
+    state.metrics.denials.labels("release", e.code).inc()
+
+
+def _path(repo: str, type_: str, tag: str) -> ResourcePath:
+    try:
+        return ResourcePath.of(repo, type_, tag)
+    except BadRequest as exc:
+        raise NotFound(exc.code, exc.message) from None      # Trustee: InvalidRequestPath is 404
+
+
+def release(state: BrokerState, caller: Caller, repo: str, type_: str, tag: str) -> dict[str, str]:
+    path = _path(repo, type_, tag)
+    try:
+        att, res, pol = _decide(state, caller, path)
+    except _Denied as exc:
+        _log_denial(state, path, exc.denial)
+        raise exc.denial.error from None
+    with state.sessions() as db:
+        version, value = store.latest_value(db, state.kek, db.get(Resource, res.id))
+    response = jwe.wrap(json.loads(att.tee_pubkey_json), value)
+    del value
+    now = utcnow()
+    with state.sessions.begin() as db:
+        seq = journal.append(db, state.log_signer, state.settings.log_origin, tenant=res.tenant, kind="release",
+                             decision="allow", time=now, session_id=att.session_id, tee=att.tee,
+                             claims=json.loads(att.claims_json), resource=str(path), action="release",
+                             policy_id=pol.name, policy_version=pol.version, policy_digest=pol.digest)
+        db.add(Release(attestation_id=att.id, tenant=res.tenant, resource=str(path), version=version,
+                       policy=f"{pol.name}@{pol.version}", policy_digest=pol.digest, log_seq=seq, created_at=now))
+    state.metrics.releases.inc()
+    return response

@@ -1,0 +1,73 @@
+"""KBS routes: thin; the protocol lives in sessions, attest and release."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from fastapi import APIRouter, Request, Response
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from ..db.engine import utcnow
+from ..deps import SESSION_COOKIE, CallerDep, StateDep
+from ..errors import BadRequest
+from .attest import attest
+from .messages import Challenge, KbsAttestation, KbsRequest, TokenResponse
+from .release import release
+from .sessions import new_session
+
+router = APIRouter(prefix="/kbs/v0", tags=["kbs"])
+MAX_BODY = 2 << 20
+
+
+def _set_cookie(response: Response, sid: str, ttl_s: int) -> None:
+    response.set_cookie(SESSION_COOKIE, sid, max_age=ttl_s, httponly=True, samesite="strict")
+
+
+async def _body(request: Request, model):
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise BadRequest("kbs.body_too_large", f"request body is larger than {MAX_BODY} bytes")
+    try:
+        return raw, model.model_validate(json.loads(raw))
+    except (ValueError, ValidationError) as exc:
+        detail = exc.errors()[0] if isinstance(exc, ValidationError) else None
+        where = ".".join(str(p) for p in detail["loc"]) + ": " + detail["msg"] if detail else "not JSON"
+        raise BadRequest("kbs.malformed", f"malformed {model.__name__}: {where}") from None
+
+
+@router.post("/auth", response_model=Challenge, response_model_by_alias=True)
+async def auth(request: Request, response: Response, state: StateDep) -> Challenge:
+    """Start an RCAR session: a fresh single-use nonce and a session cookie."""
+    _, req = await _body(request, KbsRequest)
+    ttl = timedelta(seconds=state.settings.session_ttl_s)
+
+    def run():
+        with state.sessions.begin() as db:
+            return new_session(db, req, utcnow(), ttl)
+
+    row, challenge = await run_in_threadpool(run)
+    _set_cookie(response, row.id, state.settings.session_ttl_s)
+    return challenge
+
+
+@router.post("/attest", response_model=TokenResponse)
+async def attest_route(request: Request, response: Response, state: StateDep, caller: CallerDep) -> TokenResponse:
+    """Submit evidence bound to the session nonce and the TEE key; returns the attestation token."""
+    raw, msg = await _body(request, KbsAttestation)
+    token = await run_in_threadpool(attest, state, caller.session_id, msg, raw)
+    _set_cookie(response, caller.session_id, state.settings.session_ttl_s)
+    return TokenResponse(token=token)
+
+
+@router.get("/resource/{repo}/{type_}/{tag}")
+def resource(repo: str, type_: str, tag: str, state: StateDep, caller: CallerDep) -> dict[str, str]:
+    """The resource as a JWE wrapped to the attested TEE key, if its policy allows."""
+    return release(state, caller, repo, type_, tag)
+
+
+@router.get("/jwks")
+def jwks(state: StateDep) -> dict:
+    """Public keys of the attestation-token signer."""
+    return state.keys.jwks

@@ -1,0 +1,20 @@
+"""Prometheus metrics, in a registry per app (per worker process; see docs/broker.md)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.attestations = Counter("veil_broker_attestations_total", "Attestations by result",
+                                    ["result"], registry=self.registry)
+        self.releases = Counter("veil_broker_releases_total", "Resources released", registry=self.registry)
+        self.denials = Counter("veil_broker_denials_total", "Denials by reason code", ["stage", "reason"],
+                               registry=self.registry)
+        self.latency = Histogram("veil_broker_request_seconds", "Request latency by endpoint", ["endpoint"],
+                                 buckets=(.002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5),
+                                 registry=self.registry)
+        self.admin = Counter("veil_broker_admin_actions_total", "Admin actions", ["action"],
+                             registry=self.registry)

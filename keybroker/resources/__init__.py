@@ -1,0 +1,1 @@
+"""Resources (keys): envelope encryption under a KEK, versions, policy bindings."""

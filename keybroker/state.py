@@ -1,0 +1,94 @@
+"""Everything a running broker holds: built once by `create_app`, never at import time."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from attestation.anchors import TrustAnchors, vendor_anchors
+from attestation.collateral import CollateralSource
+from attestation.options import VerifyOptions
+
+from .audit.checkpoint import NoteSigner
+from .db.engine import make_engine, session_factory
+from .db.migrate import require_current
+from .errors import BrokerError
+from .metrics import Metrics
+from .policy import CompiledCache, load_engine
+from .resources.kek import FileKek, Kek
+from .settings import BrokerSettings, KekSettings
+from .tokens.keys import SigningKeys
+
+log = logging.getLogger("veil.broker")
+EMULATED_BANNER = ("EMULATED TRUST ANCHORS ARE ENABLED: evidence signed by a locally generated "
+                   "'emulated vendor' is accepted. Never run a production broker like this.")
+
+
+class StartupError(BrokerError):
+    status = 500
+
+
+def build_kek(cfg: KekSettings) -> Kek:
+    if cfg.provider == "vault":
+        from .resources.vault import VaultTransitKek
+        if not cfg.vault_url:
+            raise StartupError("kek.vault_url", "the Vault KEK needs a Vault URL (--vault-url)")
+        return VaultTransitKek(cfg.vault_url, cfg.vault_key, mount=cfg.vault_mount, namespace=cfg.vault_namespace)
+    return FileKek(cfg.file)
+
+
+def build_anchors(settings: BrokerSettings) -> TrustAnchors:
+    anchors = vendor_anchors()
+    if settings.emulated_anchors is None:
+        return anchors
+    if not settings.allow_emulated:
+        raise StartupError("broker.emulated_refused",
+                           "emulated trust anchors are configured but not allowed; pass --allow-emulated "
+                           "(development only) or remove --emulated-anchors")
+    from attestation.emulated import load_anchors
+    return anchors + load_anchors(settings.emulated_anchors)
+
+
+def build_collateral(settings: BrokerSettings) -> CollateralSource:
+    if settings.collateral is not None:
+        from attestation.collateral.bundle import OfflineBundle
+        return OfflineBundle(settings.collateral)
+    from attestation.collateral.cache import CollateralCache
+    from attestation.collateral.online import AmdKds, IntelPcs, OnlineCollateral
+    cache = CollateralCache(settings.collateral_cache)
+    return OnlineCollateral(IntelPcs(cache=cache), AmdKds(cache=cache))
+
+
+@dataclass
+class BrokerState:
+    settings: BrokerSettings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    kek: Kek
+    anchors: TrustAnchors
+    collateral: CollateralSource
+    keys: SigningKeys
+    log_signer: NoteSigner
+    policies: CompiledCache
+    metrics: Metrics
+
+    def verify_options(self, at: datetime) -> VerifyOptions:
+        return VerifyOptions(anchors=self.anchors, collateral=self.collateral, at=at)
+
+    @classmethod
+    def build(cls, settings: BrokerSettings) -> BrokerState:
+        anchors = build_anchors(settings)
+        if anchors.has_emulated:
+            log.warning(EMULATED_BANNER)
+        engine = make_engine(settings.db_url)
+        require_current(engine)
+        factory = session_factory(engine)
+        kek = build_kek(settings.kek)
+        keys = SigningKeys.load(factory, kek)
+        signer = NoteSigner(settings.log_origin.replace(" ", "-").replace("+", "-"), keys.log_key)
+        return cls(settings, engine, factory, kek, anchors, build_collateral(settings), keys, signer,
+                   CompiledCache(load_engine(settings.policy_engine)), Metrics())

@@ -1,0 +1,150 @@
+"""`veil broker …`: run the key broker, bootstrap its first admin, migrate its database, push policies."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .output import EXIT_BAD_INPUT, EXIT_FAILED, console, err_console, fail, print_json
+
+app = typer.Typer(help="The key broker: serve, init, migrate, policy-push.", no_args_is_help=True)
+
+Db = Annotated[str, typer.Option("--db", help="Database URL (sqlite:///FILE or postgresql://…).")]
+DEFAULT_DB = "sqlite:///veil-broker.db"
+
+
+def _settings(**values):
+    from keybroker.settings import BrokerSettings, KekSettings
+    kek = KekSettings(**{k: v for k, v in values.pop("kek").items() if v is not None})
+    return BrokerSettings(kek=kek, **{k: v for k, v in values.items() if v is not None})
+
+
+def _prepare_db(url: str, migrate: bool) -> None:
+    from keybroker.db.engine import make_engine
+    from keybroker.db.migrate import require_current, upgrade
+    from keybroker.errors import BrokerError
+
+    engine = make_engine(url)
+    try:
+        upgrade(engine) if migrate else require_current(engine)
+    except BrokerError as exc:
+        fail(exc.message, code=EXIT_FAILED)
+    except Exception as exc:  # noqa: BLE001 - unreachable database, bad URL
+        fail(f"cannot prepare database: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}", code=EXIT_FAILED)
+    finally:
+        engine.dispose()
+
+
+@app.command("serve")
+def serve(
+    db: Db = DEFAULT_DB,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0: any free port).")] = 8080,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+    allow_emulated: Annotated[bool, typer.Option(help="Accept emulated trust anchors (development only).")] = False,
+    emulated_anchors: Annotated[Optional[Path], typer.Option(help="Exported emulated anchors directory.")] = None,
+    collateral: Annotated[Optional[Path], typer.Option(help="Offline collateral bundle (default: online).")] = None,
+    kek_file: Annotated[Path, typer.Option(help="Local KEK file (created 0600).")] = Path("broker-kek.key"),
+    vault_url: Annotated[Optional[str], typer.Option(help="Use Vault transit as the KEK (token: VAULT_TOKEN).")] = None,
+    vault_key: Annotated[str, typer.Option(help="Vault transit key name.")] = "veil-broker",
+    tls_cert: Annotated[Optional[Path], typer.Option(help="TLS certificate (PEM).")] = None,
+    tls_key: Annotated[Optional[Path], typer.Option(help="TLS private key (PEM).")] = None,
+    issuer: Annotated[Optional[str], typer.Option(help="Token issuer (iss).")] = None,
+    migrate: Annotated[bool, typer.Option(help="Upgrade the schema on start (else refuse if behind).")] = True,
+) -> None:
+    """Run the broker (uvicorn)."""
+    import uvicorn
+
+    from keybroker.errors import BrokerError
+    from keybroker.settings import ENV_VAR
+    from keybroker.state import EMULATED_BANNER, build_anchors
+
+    settings = _settings(db_url=db, allow_emulated=allow_emulated, emulated_anchors=emulated_anchors,
+                         collateral=collateral, issuer=issuer, migrate=migrate,
+                         kek={"provider": "vault" if vault_url else "file", "file": kek_file,
+                              "vault_url": vault_url, "vault_key": vault_key})
+    try:
+        anchors = build_anchors(settings)
+    except BrokerError as exc:
+        fail(exc.message, code=EXIT_BAD_INPUT)
+    except (OSError, ValueError) as exc:
+        fail(f"cannot load emulated anchors: {exc}")
+    if anchors.has_emulated:
+        err_console.print(f"[bold red on yellow] WARNING [/] [bold]{EMULATED_BANNER}[/]")
+    if (tls_cert is None) != (tls_key is None):
+        fail("--tls-cert and --tls-key go together")
+    _prepare_db(db, migrate)
+    os.environ[ENV_VAR] = settings.to_env()
+    uvicorn.run("keybroker.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                ssl_certfile=str(tls_cert) if tls_cert else None, ssl_keyfile=str(tls_key) if tls_key else None,
+                access_log=False, log_level="info")
+
+
+@app.command("migrate")
+def migrate_cmd(db: Db = DEFAULT_DB) -> None:
+    """Upgrade the broker's database schema to this version."""
+    _prepare_db(db, True)
+    console.print("database schema is current")
+
+
+@app.command("init")
+def init(
+    key_out: Annotated[Path, typer.Option(help="Where to write the admin private key (created 0600).")],
+    db: Db = DEFAULT_DB,
+    name: Annotated[str, typer.Option(help="Admin name.")] = "admin",
+    tenant: Annotated[str, typer.Option(help="Tenant this admin manages.")] = "default",
+) -> None:
+    """Create a tenant's first admin key pair locally and register its public key (all roles)."""
+    from sqlalchemy import select
+
+    from keybroker.admin.auth import ROLES
+    from keybroker.admin.keys import generate, register
+    from keybroker.db.engine import make_engine, session_factory
+    from keybroker.db.models import AdminKey
+    from keybroker.errors import BrokerError
+
+    _prepare_db(db, True)
+    engine = make_engine(db)
+    try:
+        with session_factory(engine).begin() as s:
+            if s.execute(select(AdminKey.kid).where(AdminKey.tenant == tenant)).first():
+                fail(f"tenant {tenant!r} already has an admin; ask an operator to register more keys")
+            try:
+                jwk = generate(key_out)
+            except FileExistsError:
+                fail(f"{key_out} already exists; choose another --key-out")
+            kid = register(s, name=name, tenant=tenant, roles=list(ROLES), jwk=jwk)
+    except BrokerError as exc:
+        fail(exc.message)
+    finally:
+        engine.dispose()
+    print_json({"kid": kid, "tenant": tenant, "roles": list(ROLES), "public_jwk": jwk,
+                "private_key_file": str(key_out)})
+
+
+@app.command("policy-push")
+def policy_push(
+    file: Annotated[Path, typer.Argument(help="ReleasePolicy document (YAML or JSON).")],
+    broker: Annotated[str, typer.Option(help="Broker admin URL.")] = "http://127.0.0.1:8080",
+    key: Annotated[Path, typer.Option(help="Admin private key file.")] = Path("admin.key"),
+    name: Annotated[Optional[str], typer.Option(help="Policy name (default: metadata.name).")] = None,
+) -> None:
+    """Push a new version of a release policy to the broker."""
+    import yaml
+
+    from keybroker.admin.client import AdminClient
+    from keybroker.client import KbsError
+
+    text = file.read_text()
+    if name is None:
+        doc = yaml.safe_load(text)
+        name = doc.get("metadata", {}).get("name") if isinstance(doc, dict) else None
+        if not name:
+            fail(f"{file}: no metadata.name; pass --name")
+    try:
+        print_json(AdminClient(broker, key).push_policy(name, text))
+    except KbsError as exc:
+        fail(f"{exc.code}: {exc.detail}", code=EXIT_FAILED)
