@@ -132,3 +132,37 @@ def test_malformed_notes_are_rejected(signer, mangle, needle):
 def test_malformed_verifier_keys_are_rejected(key, needle):
     with pytest.raises(CheckpointError, match=needle):
         NoteVerifier.from_key_string(key)
+
+
+# ------------------------------------------------------------------ random and mutated input
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_random_text_raises_only_checkpoint_error(text):
+    try:
+        parse_checkpoint(text)
+    except CheckpointError:
+        pass
+    try:
+        open_note(text, [NoteVerifier.from_key_string(GO_VERIFIER)])
+    except CheckpointError:
+        pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_any_mutated_character_of_a_signed_checkpoint_is_refused(data):
+    signer = NoteSigner.from_key_string(GO_SIGNER)
+    note = sign_note(Checkpoint(ORIGIN, 42, ROOT).body(), [signer])
+    i = data.draw(st.integers(0, len(note) - 1))
+    replacement = data.draw(st.characters(codec="utf-8").filter(lambda c: c != note[i]))
+    mutated = note[:i] + replacement + note[i + 1:]
+    try:
+        cp = open_note(mutated, [signer.verifier])
+    except CheckpointError:
+        return
+    assert cp == Checkpoint(ORIGIN, 42, ROOT)     # only an equivalent base64 spelling could pass

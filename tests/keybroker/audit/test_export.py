@@ -261,3 +261,25 @@ def test_consistency_between_checkpoints(log, entry_at):
 def test_not_an_export_is_bad_input(tmp_path):
     with pytest.raises(ValueError, match="not an audit export"):
         verify_export(tmp_path)
+
+
+# ------------------------------------------------------------------ any single change is detected
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_any_byte_changed_in_the_entries_is_detected(exported, log, data):
+    path = exported / "entries.jsonl"
+    original = path.read_bytes()
+    i = data.draw(st.integers(0, len(original) - 1))
+    byte = data.draw(st.integers(0, 255).filter(lambda b: b != original[i]))
+    try:
+        path.write_bytes(original[:i] + bytes([byte]) + original[i + 1:])
+        report = verify_export(exported, log.verifier)
+        assert not report.ok and report.problems[0].what in (
+            "edited", "deleted", "inserted", "truncated", "extended", "reordered")
+    finally:
+        path.write_bytes(original)
