@@ -183,19 +183,19 @@ def _v5_body_type(r: Reader) -> tuple[int, int]:
 
 
 def _parse_body(r: Reader, body_type: int) -> TdReportBody:
-    b = r.bytes
+    """The body; `r` holds exactly its declared size, so every field is inside it."""
+    d = r.data
+    if len(d) != _BODY_SIZES[body_type]:   # pragma: no cover - the caller read exactly that size
+        raise r.fail("TD report body", 0, f"{len(d)} bytes; expected {_BODY_SIZES[body_type]}")
     extra = {}
     if body_type == BODY_TYPE_TD15:
-        extra = {"tee_tcb_svn2": b("TEE_TCB_SVN2", 0x248, 16),
-                 "mrservicetd": b("MRSERVICETD", 0x258, 48)}
+        extra = {"tee_tcb_svn2": d[0x248:0x258], "mrservicetd": d[0x258:0x288]}
     return TdReportBody(
-        tee_tcb_svn=b("TEE_TCB_SVN", 0x000, 16), mrseam=b("MRSEAM", 0x010, 48),
-        mrsignerseam=b("MRSIGNERSEAM", 0x040, 48), seam_attributes=b("SEAM_ATTRIBUTES", 0x070, 8),
-        td_attributes=b("TD_ATTRIBUTES", 0x078, 8), xfam=b("XFAM", 0x080, 8),
-        mrtd=b("MRTD", 0x088, 48), mrconfigid=b("MRCONFIGID", 0x0B8, 48),
-        mrowner=b("MROWNER", 0x0E8, 48), mrownerconfig=b("MROWNERCONFIG", 0x118, 48),
-        rtmr0=b("RTMR0", 0x148, 48), rtmr1=b("RTMR1", 0x178, 48), rtmr2=b("RTMR2", 0x1A8, 48),
-        rtmr3=b("RTMR3", 0x1D8, 48), report_data=b("REPORTDATA", 0x208, 64), **extra)
+        tee_tcb_svn=d[0x000:0x010], mrseam=d[0x010:0x040], mrsignerseam=d[0x040:0x070],
+        seam_attributes=d[0x070:0x078], td_attributes=d[0x078:0x080], xfam=d[0x080:0x088],
+        mrtd=d[0x088:0x0B8], mrconfigid=d[0x0B8:0x0E8], mrowner=d[0x0E8:0x118],
+        mrownerconfig=d[0x118:0x148], rtmr0=d[0x148:0x178], rtmr1=d[0x178:0x1A8],
+        rtmr2=d[0x1A8:0x1D8], rtmr3=d[0x1D8:0x208], report_data=d[0x208:0x248], **extra)
 
 
 def _parse_signature_data(data: bytes, declared: int) -> SignatureData:
@@ -245,11 +245,11 @@ def parse_enclave_report(data: bytes) -> EnclaveReport:
     r = Reader(data, structure=S_QE_REPORT)
     if len(data) != QE_REPORT_SIZE:
         raise ParseError(S_QE_REPORT, "size", 0, f"{len(data)} bytes; expected {QE_REPORT_SIZE}")
-    b = r.bytes
+    d = r.data   # exactly QE_REPORT_SIZE bytes: every field is inside
     return EnclaveReport(
-        cpu_svn=b("CPUSVN", 0x00, 16), misc_select=r.u32("MISCSELECT", 0x10),
-        isv_ext_prod_id=b("ISVEXTPRODID", 0x20, 16), attributes=b("ATTRIBUTES", 0x30, 16),
-        mr_enclave=b("MRENCLAVE", 0x40, 32), mr_signer=b("MRSIGNER", 0x80, 32),
-        config_id=b("CONFIGID", 0xC0, 64), isv_prod_id=r.u16("ISVPRODID", 0x100),
-        isv_svn=r.u16("ISVSVN", 0x102), config_svn=r.u16("CONFIGSVN", 0x104),
-        isv_family_id=b("ISVFAMILYID", 0x130, 16), report_data=b("REPORTDATA", 0x140, 64))
+        cpu_svn=d[0x00:0x10], misc_select=int.from_bytes(d[0x10:0x14], "little"),
+        isv_ext_prod_id=d[0x20:0x30], attributes=d[0x30:0x40],
+        mr_enclave=d[0x40:0x60], mr_signer=d[0x80:0xA0],
+        config_id=d[0xC0:0x100], isv_prod_id=int.from_bytes(d[0x100:0x102], "little"),
+        isv_svn=int.from_bytes(d[0x102:0x104], "little"), config_svn=int.from_bytes(d[0x104:0x106], "little"),
+        isv_family_id=d[0x130:0x140], report_data=d[0x140:0x180])

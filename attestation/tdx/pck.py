@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import binascii
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Mapping, Sequence, TypeVar
 
 from cryptography import x509
 
@@ -29,6 +29,8 @@ SGX_TYPES = {0: "Standard", 1: "Scalable", 2: "ScalableWithIntegrity"}
 
 S_CHAIN = "TDX PCK certificate chain"
 S_EXT = "PCK SGX extension"
+
+K = TypeVar("K")
 
 _BEGIN = b"-----BEGIN CERTIFICATE-----"
 _END = b"-----END CERTIFICATE-----"
@@ -58,23 +60,36 @@ class PckChain:
 
 def split_pem_chain(pem: bytes, structure: str = S_CHAIN) -> list[bytes]:
     """DER of each certificate in a PEM chain, read strictly (see module docstring)."""
+    return [raw for raw, _ in split_pem_chain_known(pem, structure, None)]
+
+
+def split_pem_chain_known(pem: bytes, structure: str, known: Mapping[bytes, K] | None
+                          ) -> list[tuple[bytes, K | None]]:
+    """Like split_pem_chain, with each block's entry in `known` (keyed by the exact text
+    between the BEGIN and END lines, which must be strict canonical PEM; its DER is `.der`),
+    or None when the block is not there and was decoded."""
     text = pem.rstrip(b"\x00")
-    ders: list[bytes] = []
+    out: list[tuple[bytes, K | None]] = []
     pos = 0
     while pos < len(text):
-        field = f"certificate[{len(ders)}]"
         if not text.startswith(_BEGIN, pos):
-            raise ParseError(structure, field, pos, "expected a '-----BEGIN CERTIFICATE-----' line")
+            raise ParseError(structure, f"certificate[{len(out)}]", pos,
+                             "expected a '-----BEGIN CERTIFICATE-----' line")
         end = text.find(_END, pos)
         if end < 0:
-            raise ParseError(structure, field, pos, "no '-----END CERTIFICATE-----' line")
-        ders.append(_decode_b64(text[pos + len(_BEGIN):end], structure, field, pos))
+            raise ParseError(structure, f"certificate[{len(out)}]", pos, "no '-----END CERTIFICATE-----' line")
+        body = text[pos + len(_BEGIN):end]
+        hit = known.get(body) if known else None
+        if hit is not None:
+            out.append((hit.der, hit))  # type: ignore[attr-defined]
+        else:
+            out.append((_decode_b64(body, structure, f"certificate[{len(out)}]", pos), None))
         pos = end + len(_END)
         while text.startswith(b"\n", pos) or text.startswith(b"\r\n", pos):
             pos += 1 if text[pos] == 0x0A else 2
-    if not ders:
+    if not out:
         raise ParseError(structure, "certificate[0]", 0, "no certificate in the chain")
-    return ders
+    return out
 
 
 def _decode_b64(body: bytes, structure: str, field: str, pos: int) -> bytes:
@@ -109,14 +124,25 @@ def _load_ders(ders: list[bytes], structure: str) -> tuple[x509.Certificate, ...
 def parse_pck_chain(pem: bytes) -> PckChain:
     """The quote's PCK chain: leaf, PCK CA, root, with the leaf's SGX extension decoded."""
     ders = split_pem_chain(pem)
-    if len(ders) != 3:
+    check_pck_chain_length(len(ders))
+    return pck_chain_of(_load_ders(ders, S_CHAIN), ders)
+
+
+def check_pck_chain_length(count: int) -> None:
+    if count != 3:
         raise ParseError(S_CHAIN, "certificates", None,
-                         f"{len(ders)} certificates; expected PCK leaf, PCK CA and root")
-    leaf, inter, root = _load_ders(ders, S_CHAIN)
-    leaf_cn = der.common_name(der.certificate_parts(ders[0]).subject, S_CHAIN)
+                         f"{count} certificates; expected PCK leaf, PCK CA and root")
+
+
+def pck_chain_of(certs: Sequence[x509.Certificate], ders: Sequence[bytes],
+                 parts: Sequence[der.SignedParts | None] = (None, None)) -> PckChain:
+    """The PCK chain of three loaded certificates (`ders`: their exact DER; `parts`: the
+    already read der.certificate_parts of the first two, where known)."""
+    leaf, inter, root = certs
+    leaf_cn = der.common_name((parts[0] or der.certificate_parts(ders[0])).subject, S_CHAIN)
     if leaf_cn != LEAF_CN:
         raise ParseError(S_CHAIN, "certificate[0].subject.CN", None, f"{leaf_cn!r}; expected {LEAF_CN!r}")
-    inter_cn = der.common_name(der.certificate_parts(ders[1]).subject, S_CHAIN)
+    inter_cn = der.common_name((parts[1] or der.certificate_parts(ders[1])).subject, S_CHAIN)
     ca = CA_CNS.get(inter_cn)
     if ca is None:
         raise ParseError(S_CHAIN, "certificate[1].subject.CN", None,
@@ -175,14 +201,32 @@ def _uint(raw: bytes, name: str) -> int:
 _COMP_NAMES = tuple((i, f"TCB.COMP{i:02d}_SVN") for i in range(1, 17))
 
 
+_COMP_NEEDLES = tuple((_NEEDLES[(2, i)], (2, i), name) for i, name in _COMP_NAMES)
+
+
+def _components(value: bytes) -> tuple[int, ...]:
+    """TCB.COMP01..16_SVN: `_uint(_value(...))` of each, with the usual one-byte INTEGER read inline."""
+    comps = []
+    size = len(value)
+    for needle, arc, name in _COMP_NEEDLES:
+        at = value.find(needle)
+        pos = at + 13                     # len(needle)
+        if at >= 0 and pos + 3 <= size and value[pos] == der.INTEGER and value[pos + 1] == 1 \
+                and value[pos + 2] < 0x80 and value.find(needle, at + 1) < 0:
+            comps.append(value[pos + 2])
+        else:                             # anything else: the general read (and its error)
+            comps.append(_uint(_value(value, arc, der.INTEGER, name), name))
+    return tuple(comps)
+
+
 def parse_sgx_extension(value: bytes) -> PckExtension:
     """Decode the DER value of the SGX extension (spec §6)."""
     tag, _, end = der.tlv(value, 0, S_EXT, "SGX extension")
     if tag != der.SEQUENCE or end != len(value):
         raise ParseError(S_EXT, "SGX extension", 0, "expected one SEQUENCE")
-    comps = tuple(_uint(_value(value, (2, i), der.INTEGER, name), name) for i, name in _COMP_NAMES)
+    comps = _components(value)
     sgx_type = None
-    if value.find(bytes((der.OID, len(_SGX_RAW) + 1)) + _SGX_RAW + b"\x05") >= 0:
+    if value.find(_NEEDLES[(5,)]) >= 0:
         sgx_type = SGX_TYPES.get(_uint(_value(value, (5,), 0x0A, "SGX type"), "SGX type"), "unknown")
     return PckExtension(
         ppid=_value(value, (1,), 0x04, "PPID", 16),

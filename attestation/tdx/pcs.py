@@ -17,6 +17,11 @@ from typing import Any
 from ..claims import TcbStatus
 from ..errors import ParseError
 
+try:   # orjson parses Intel's collateral about three times faster; json is the fallback
+    from orjson import loads as _json_loads
+except ImportError:  # pragma: no cover
+    _json_loads = json.loads
+
 S_TCB_INFO = "TDX TCB info"
 S_QE_IDENTITY = "TD QE identity"
 
@@ -164,12 +169,11 @@ class _Doc:
         return tuple(items)
 
 
-def _load(data: bytes, structure: str) -> _Doc:
+def _loads(data: bytes, structure: str) -> Any:
     try:
-        obj = json.loads(data)
+        return _json_loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ParseError(structure, "(document)", None, f"not valid JSON: {exc}") from None
-    return _Doc(obj, structure, "")
 
 
 def _isv_levels(doc: _Doc) -> tuple[IsvTcbLevel, ...]:
@@ -213,7 +217,12 @@ def _canonical_key(level: TcbLevel) -> tuple:
 
 def parse_tcb_info(data: bytes) -> TcbInfo:
     """Parse the signed `tcbInfo` object of a TDX TCB info v3 document."""
-    doc = _load(data, S_TCB_INFO)
+    obj = _loads(data, S_TCB_INFO)
+    return _fast_tcb_info(obj) or _tcb_info(_Doc(obj, S_TCB_INFO, ""))
+
+
+def _tcb_info(doc: _Doc) -> TcbInfo:
+    """The checked parse, which names the first bad item."""
     if doc.str("id") != "TDX":
         raise ParseError(S_TCB_INFO, "id", None, f"{doc.str('id')[:20]!r}; expected 'TDX'")
     if doc.int("version") != 3:
@@ -231,7 +240,12 @@ def parse_tcb_info(data: bytes) -> TcbInfo:
 
 def parse_qe_identity(data: bytes) -> QeIdentity:
     """Parse the signed `enclaveIdentity` object of a TD QE identity v2 document."""
-    doc = _load(data, S_QE_IDENTITY)
+    obj = _loads(data, S_QE_IDENTITY)
+    return _fast_qe_identity(obj) or _qe_identity(_Doc(obj, S_QE_IDENTITY, ""))
+
+
+def _qe_identity(doc: _Doc) -> QeIdentity:
+    """The checked parse, which names the first bad item."""
     if doc.str("id") != "TD_QE":
         raise ParseError(S_QE_IDENTITY, "id", None, f"{doc.str('id')[:20]!r}; expected 'TD_QE'")
     if doc.int("version") not in (2, 3):
@@ -245,3 +259,143 @@ def parse_qe_identity(data: bytes) -> QeIdentity:
         attributes=doc.hex("attributes", 16), attributes_mask=doc.hex("attributesMask", 16),
         mrsigner=doc.hex("mrsigner", 32), isvprodid=doc.int("isvprodid"),
         tcb_levels=_isv_levels(doc))
+
+
+# ---------------------------------------------------------------------------- fast path
+#
+# Collateral that is well formed (all of Intel's) is read by the functions below,
+# which look at each value once and build the same objects as the checked parse.
+# They accept a subset of what the checked parse accepts: anything unexpected
+# returns None and the checked parse runs instead (and names the bad item).
+
+class _Reject(Exception):
+    pass
+
+
+def _nn_int(value: Any) -> int:
+    if type(value) is not int or value < 0:
+        raise _Reject
+    return value
+
+
+def _hex(value: Any, size: int) -> bytes:
+    if type(value) is not str or len(value) != 2 * size:
+        raise _Reject
+    raw = bytes.fromhex(value)    # ValueError: rejected by the caller
+    if len(raw) != size:          # fromhex skips whitespace
+        raise _Reject
+    return raw
+
+
+def _date(value: Any) -> datetime:
+    if type(value) is not str:
+        raise _Reject
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise _Reject
+    return parsed if parsed.tzinfo is timezone.utc else parsed.astimezone(timezone.utc)
+
+
+def _status(value: Any) -> TcbStatus:
+    status = _STATUSES.get(value) if type(value) is str else None
+    if status is None:
+        raise _Reject
+    return status
+
+
+def _advisories(level: dict) -> tuple[str, ...]:
+    items = level.get("advisoryIDs", ())
+    if items == ():
+        return ()
+    if type(items) is not list or not all(type(i) is str for i in items):
+        raise _Reject
+    return tuple(items)
+
+
+def _svns(items: Any) -> tuple[int, ...]:
+    if type(items) is not list or len(items) != 16:
+        raise _Reject
+    svns = tuple(item["svn"] for item in items)
+    for v in svns:
+        if type(v) is not int or v < 0:
+            raise _Reject
+    return svns
+
+
+def _fast_isv_levels(items: Any) -> tuple[IsvTcbLevel, ...]:
+    if type(items) is not list:
+        raise _Reject
+    levels = []
+    for lv in items:
+        if type(lv) is not dict or type(lv["tcb"]) is not dict:
+            raise _Reject
+        levels.append(IsvTcbLevel(isvsvn=_nn_int(lv["tcb"]["isvsvn"]), tcb_date=_date(lv["tcbDate"]),
+                                  status=_status(lv["tcbStatus"]), advisory_ids=_advisories(lv)))
+    levels.sort(key=_isvsvn, reverse=True)
+    return tuple(levels)
+
+
+def _isvsvn(level: IsvTcbLevel) -> int:
+    return level.isvsvn
+
+
+def _fast_module(m: Any, with_id: bool) -> ModuleIdentity:
+    if type(m) is not dict:
+        raise _Reject
+    ident = m["id"] if with_id else ""
+    if type(ident) is not str:
+        raise _Reject
+    return ModuleIdentity(id=ident, mrsigner=_hex(m["mrsigner"], 48), attributes=_hex(m["attributes"], 8),
+                          attributes_mask=_hex(m["attributesMask"], 8),
+                          tcb_levels=_fast_isv_levels(m["tcbLevels"]) if with_id else ())
+
+
+def _fast_tcb_info(obj: Any) -> TcbInfo | None:
+    try:
+        if type(obj) is not dict or obj["id"] != "TDX" or type(obj["version"]) is not int \
+                or obj["version"] != 3:
+            return None
+        raw_levels = obj["tcbLevels"]
+        if type(raw_levels) is not list:
+            return None
+        levels = []
+        for lv in raw_levels:
+            if type(lv) is not dict:
+                return None
+            tcb = lv["tcb"]
+            if type(tcb) is not dict:
+                return None
+            levels.append(TcbLevel(sgx_components=_svns(tcb["sgxtcbcomponents"]), pce_svn=_nn_int(tcb["pcesvn"]),
+                                   tdx_components=_svns(tcb["tdxtcbcomponents"]), tcb_date=_date(lv["tcbDate"]),
+                                   status=_status(lv["tcbStatus"]), advisory_ids=_advisories(lv)))
+        levels.sort(key=_canonical_key, reverse=True)
+        modules = obj.get("tdxModuleIdentities", ())
+        if modules != () and type(modules) is not list:
+            return None
+        return TcbInfo(
+            id="TDX", version=3, issue_date=_date(obj["issueDate"]), next_update=_date(obj["nextUpdate"]),
+            fmspc=_hex(obj["fmspc"], 6), pce_id=_hex(obj["pceId"], 2), tcb_type=_nn_int(obj["tcbType"]),
+            tcb_evaluation_data_number=_nn_int(obj["tcbEvaluationDataNumber"]),
+            tdx_module=_fast_module(obj["tdxModule"], with_id=False),
+            module_identities=tuple(_fast_module(m, with_id=True) for m in modules),
+            tcb_levels=tuple(levels))
+    except (_Reject, KeyError, TypeError, ValueError, OverflowError):
+        return None
+
+
+def _fast_qe_identity(obj: Any) -> QeIdentity | None:
+    try:
+        if type(obj) is not dict or obj["id"] != "TD_QE" or type(obj["version"]) is not int \
+                or obj["version"] not in (2, 3):
+            return None
+        return QeIdentity(
+            id="TD_QE", version=obj["version"], issue_date=_date(obj["issueDate"]),
+            next_update=_date(obj["nextUpdate"]),
+            tcb_evaluation_data_number=_nn_int(obj["tcbEvaluationDataNumber"]),
+            miscselect=int.from_bytes(_hex(obj["miscselect"], 4), "big"),
+            miscselect_mask=int.from_bytes(_hex(obj["miscselectMask"], 4), "big"),
+            attributes=_hex(obj["attributes"], 16), attributes_mask=_hex(obj["attributesMask"], 16),
+            mrsigner=_hex(obj["mrsigner"], 32), isvprodid=_nn_int(obj["isvprodid"]),
+            tcb_levels=_fast_isv_levels(obj["tcbLevels"]))
+    except (_Reject, KeyError, TypeError, ValueError, OverflowError):
+        return None

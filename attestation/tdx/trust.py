@@ -6,6 +6,12 @@ certificate" links, "this CA signed that CRL", and TCB info / QE identity
 documents whose signature verified under a given signing certificate. Every
 time-dependent check (validity windows, CRL currency, collateral dates) is made
 by the caller on each verification. `clear_caches()` empties everything.
+
+Apart from those, a few values derived purely from each configured anchor's own
+certificates (their DER, raw names, preloaded keys and PEM text) are kept per
+Anchor object and survive `clear_caches()`: they are configuration, not results
+about evidence or collateral. A chain certificate whose PEM text is exactly that
+of an anchor certificate is represented by the anchor's own certificate object.
 """
 
 from __future__ import annotations
@@ -28,22 +34,160 @@ from . import der, pck
 
 T = TypeVar("T")
 
-_LINKS: set[tuple[x509.Certificate, x509.Certificate]] = set()
-_CRL_SIGNERS: set[tuple[bytes, x509.Certificate]] = set()
 _MAX_LINKS = 4096
+_MAX_ENTRIES = 1024
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+_BEGIN, _END = b"-----BEGIN CERTIFICATE-----", b"-----END CERTIFICATE-----"
 
 
-@lru_cache(maxsize=1024)
-def pck_chain(pem: bytes) -> pck.PckChain:
+class _CertInfo:
+    """A certificate with its exact DER and raw parts (kept with the object it describes)."""
+
+    __slots__ = ("cert", "der", "parts")
+
+    def __init__(self, cert: x509.Certificate, raw: bytes, parts: der.SignedParts) -> None:
+        self.cert, self.der, self.parts = cert, raw, parts
+
+
+class _AnchorData:
+    """Values derived purely from one anchor's certificates (root and pinned intermediates)."""
+
+    __slots__ = ("anchor", "root", "pinned", "keys", "bodies")
+
+    def __init__(self, anchor: Anchor) -> None:
+        self.anchor = anchor
+        infos = []
+        for cert in (anchor.certificate, *anchor.intermediates):
+            raw = cert.public_bytes(Encoding.DER)
+            try:
+                parts = der.certificate_parts.__wrapped__(raw)
+            except ParseError:
+                continue
+            infos.append(_CertInfo(cert, raw, parts))
+        root = anchor.certificate.public_bytes(Encoding.DER)
+        self.root = root
+        self.pinned = frozenset(info.der for info in infos if info.cert is not anchor.certificate)
+        # id(cert) -> (cert, key): preloaded keys of exactly these objects
+        self.keys = {id(info.cert): (info.cert, anchor.key(info.cert)) for info in infos
+                     if anchor.key(info.cert) is not None}
+        # PEM body (between the BEGIN/END lines, as standard 64-column PEM) -> info
+        self.bodies = {}
+        for info in infos:
+            pem = info.cert.public_bytes(Encoding.PEM)
+            body = pem[pem.index(_BEGIN) + len(_BEGIN):pem.index(_END)]
+            self.bodies[body] = info
+            self.bodies[body.replace(b"\n", b"\r\n")] = info
+        for info in infos:
+            _ANCHOR_CERTS[id(info.cert)] = info
+
+
+_ANCHOR_DATA: dict[int, _AnchorData] = {}        # id(anchor) -> data (anchor-derived, kept)
+_ANCHOR_CERTS: dict[int, _CertInfo] = {}         # id(anchor certificate) -> info (anchor-derived, kept)
+_KNOWN: dict[int, tuple[TrustAnchors, dict[bytes, _CertInfo]]] = {}   # id(anchors) -> PEM bodies
+
+_CERTS: dict[int, _CertInfo] = {}                # id(cert) -> info, for certificates parsed here
+_PCK_CHAINS: dict[bytes, pck.PckChain] = {}
+_CHAINS: dict[tuple[bytes, str], tuple[x509.Certificate, ...]] = {}
+_LINKS: dict[tuple[int, int], tuple[x509.Certificate, x509.Certificate]] = {}
+_CRL_SIGNERS: dict[tuple[bytes, int], x509.Certificate] = {}
+_DOCS: dict[tuple, tuple[x509.Certificate, object]] = {}
+
+
+def anchor_data(anchor: Anchor) -> _AnchorData:
+    data = _ANCHOR_DATA.get(id(anchor))
+    if data is None or data.anchor is not anchor:
+        if len(_ANCHOR_DATA) >= 256:
+            _ANCHOR_DATA.clear()
+            _ANCHOR_CERTS.clear()
+            _KNOWN.clear()
+        data = _ANCHOR_DATA[id(anchor)] = _AnchorData(anchor)
+    return data
+
+
+def _known(anchors: TrustAnchors | None) -> dict[bytes, _CertInfo]:
+    """PEM bodies of the configured Intel anchors' certificates (anchor-derived)."""
+    if anchors is None:
+        return {}
+    entry = _KNOWN.get(id(anchors))
+    if entry is not None and entry[0] is anchors:
+        return entry[1]
+    bodies: dict[bytes, _CertInfo] = {}
+    for anchor in anchors.anchors:
+        if anchor.vendor == "intel":
+            bodies.update(anchor_data(anchor).bodies)
+    if len(_KNOWN) >= 256:
+        _KNOWN.clear()
+    _KNOWN[id(anchors)] = (anchors, bodies)
+    return bodies
+
+
+def _info(cert: x509.Certificate) -> _CertInfo:
+    info = _CERTS.get(id(cert)) or _ANCHOR_CERTS.get(id(cert))
+    if info is not None and info.cert is cert:
+        return info
+    raw = cert.public_bytes(Encoding.DER)
+    info = _CertInfo(cert, raw, der.certificate_parts(raw))
+    _remember(info)
+    return info
+
+
+def _remember(info: _CertInfo) -> None:
+    if len(_CERTS) >= _MAX_LINKS:
+        _CERTS.clear()
+        _LINKS.clear()
+    _CERTS[id(info.cert)] = info
+
+
+def _load(pem: bytes, structure: str, anchors: TrustAnchors | None,
+          count: Callable[[int], None] | None = None) -> list[_CertInfo]:
+    """Each certificate of a strictly read PEM chain (anchor certificates by their own object)."""
+    blocks = pck.split_pem_chain_known(pem, structure, _known(anchors))
+    if count is not None:
+        count(len(blocks))
+    infos: list[_CertInfo] = []
+    for i, (raw, known) in enumerate(blocks):
+        if known is not None:
+            infos.append(known)
+            continue
+        try:
+            cert = x509.load_der_x509_certificate(raw)
+        except Exception as exc:  # noqa: BLE001 - cryptography raises several types (InvalidVersion...)
+            raise ParseError(structure, f"certificate[{i}]", None,
+                             f"not a valid X.509 certificate: {exc}") from None
+        try:
+            parts = der.certificate_parts(raw)
+        except ParseError:   # reported where the parts are needed
+            infos.append(_CertInfo(cert, raw, None))  # type: ignore[arg-type]
+            continue
+        info = _CertInfo(cert, raw, parts)
+        _remember(info)
+        infos.append(info)
+    return infos
+
+
+def pck_chain(pem: bytes, anchors: TrustAnchors | None = None) -> pck.PckChain:
     """The quote's PCK chain, parsed once per distinct PEM."""
-    return pck.parse_pck_chain(pem)
+    chain = _PCK_CHAINS.get(pem)
+    if chain is None:
+        infos = _load(pem, pck.S_CHAIN, anchors, pck.check_pck_chain_length)
+        chain = pck.pck_chain_of([i.cert for i in infos], [i.der for i in infos],
+                                 [i.parts for i in infos[:2]])
+        if len(_PCK_CHAINS) >= _MAX_ENTRIES:
+            _PCK_CHAINS.clear()
+        _PCK_CHAINS[pem] = chain
+    return chain
 
 
-@lru_cache(maxsize=256)
-def cert_chain(pem: bytes, structure: str) -> tuple[x509.Certificate, ...]:
+def cert_chain(pem: bytes, structure: str, anchors: TrustAnchors | None = None) -> tuple[x509.Certificate, ...]:
     """A collateral issuer chain (PEM), parsed once per distinct PEM."""
-    return pck.load_chain(pem, structure)
+    key = (pem, structure)
+    certs = _CHAINS.get(key)
+    if certs is None:
+        certs = tuple(i.cert for i in _load(pem, structure, anchors))
+        if len(_CHAINS) >= _MAX_ENTRIES:
+            _CHAINS.clear()
+        _CHAINS[key] = certs
+    return certs
 
 
 @lru_cache(maxsize=256)
@@ -54,15 +198,18 @@ def load_crl(der: bytes, structure: str) -> x509.CertificateRevocationList:
         raise ParseError(structure, "CRL", None, f"not a DER CRL: {exc}") from None
 
 
-@lru_cache(maxsize=64)
 def anchor_ref(anchor: Anchor) -> AnchorRef:
     return anchor.ref()
 
 
-@lru_cache(maxsize=512)
 def parts(cert: x509.Certificate) -> der.SignedParts:
     """Raw TBS bytes, algorithm and names of a certificate (cached per certificate)."""
-    return der.certificate_parts(cert.public_bytes(Encoding.DER))
+    return _info(cert).parts
+
+
+def same(a: x509.Certificate, b: x509.Certificate) -> bool:
+    """Whether two certificates are the same DER (by identity first)."""
+    return a is b or _info(a).der == _info(b).der
 
 
 @contextmanager
@@ -97,10 +244,21 @@ def key_of(cert: x509.Certificate, anchor: Anchor | None, *, check: str) -> obje
     """The public key of `cert`: preloaded when it is exactly the anchor's root or a pinned
     intermediate, else extracted (an unusable key is a failure of `check`)."""
     if anchor is not None:
+        entry = anchor_data(anchor).keys.get(id(cert))
+        if entry is not None and entry[0] is cert:
+            return entry[1]
         key = anchor.key(cert)
         if key is not None:
             return key
     return public_key(cert, check=check)
+
+
+def _pins(anchor: Anchor, cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """anchor.pins(cert, issuer), decided on exact DER with the anchor-derived values."""
+    data = anchor_data(anchor)
+    if not (issuer is anchor.certificate or _info(issuer).der == data.root):
+        return False
+    return _info(cert).der in data.pinned
 
 
 def issued_by(cert: x509.Certificate, issuer: x509.Certificate, *, check: str,
@@ -113,10 +271,11 @@ def issued_by(cert: x509.Certificate, issuer: x509.Certificate, *, check: str,
     byte-identical names; that is checked on the raw DER. Anything else goes
     through x509util.verify_issued_by.
     """
-    if anchor is not None and anchor.pins(cert, issuer):
+    if anchor is not None and _pins(anchor, cert, issuer):
         return
-    key = (cert, issuer)
-    if key in _LINKS:
+    key = (id(cert), id(issuer))
+    hit = _LINKS.get(key)
+    if hit is not None and hit[0] is cert and hit[1] is issuer:
         return
     c, i = parts(cert), parts(issuer)
     if c.issuer == i.subject and c.algorithm == der.ECDSA_WITH_SHA256:
@@ -129,14 +288,14 @@ def issued_by(cert: x509.Certificate, issuer: x509.Certificate, *, check: str,
             verify_issued_by(cert, issuer, check=check)
     if len(_LINKS) >= _MAX_LINKS:
         _LINKS.clear()
-    _LINKS.add(key)
+    _LINKS[key] = (cert, issuer)
 
 
 def crl_signed_by(crl_der: bytes, crl: x509.CertificateRevocationList, issuer: x509.Certificate,
                   *, check: str, what: str, anchor: Anchor | None = None) -> None:
     """The CRL names `issuer` and carries its valid signature (time is checked by the caller)."""
-    key = (crl_der, issuer)
-    if key in _CRL_SIGNERS:
+    key = (crl_der, id(issuer))
+    if _CRL_SIGNERS.get(key) is issuer:
         return
     raw = der.crl_parts(crl_der)
     if raw.issuer != parts(issuer).subject:
@@ -148,7 +307,7 @@ def crl_signed_by(crl_der: bytes, crl: x509.CertificateRevocationList, issuer: x
         raise VerificationError(check, f"{what} signature does not verify")
     if len(_CRL_SIGNERS) >= _MAX_LINKS:
         _CRL_SIGNERS.clear()
-    _CRL_SIGNERS.add(key)
+    _CRL_SIGNERS[key] = issuer
 
 
 @lru_cache(maxsize=1024)
@@ -166,6 +325,9 @@ def root_anchor(certs: tuple[x509.Certificate, ...], anchors: TrustAnchors, *,
     `exact` demands that the last certificate be an anchor.
     """
     last = certs[-1]
+    for anchor in anchors.anchors:   # the anchor's own object, when the chain's PEM is its PEM
+        if anchor.certificate is last and anchor.vendor == "intel":
+            return anchor, certs[:-1]
     for anchor in anchors.anchors:
         if anchor.vendor == "intel" and anchor.certificate == last:   # same DER
             return anchor, certs[:-1]
@@ -198,23 +360,30 @@ def _verify_raw(key: object, signature: bytes, data: bytes) -> bool:
 
 def signed_document(data: bytes, signature: bytes, signer: x509.Certificate,
                     parse: Callable[[bytes], T], check: str, what: str, anchor: Anchor | None = None) -> T:
-    """Verify `signature` (raw r‖s) over the exact bytes, then parse them; cached on success."""
-    return _signed_document(data, signature, signer, parse, check, what, anchor)
+    """Verify `signature` (raw r‖s) over the exact bytes, then parse them; cached on success.
 
-
-@lru_cache(maxsize=256)
-def _signed_document(data: bytes, signature: bytes, signer: x509.Certificate,
-                     parse: Callable[[bytes], T], check: str, what: str, anchor: Anchor | None) -> T:
+    The result does not depend on `anchor` (it only supplies the signer's preloaded key).
+    """
+    key = (data, signature, id(signer), parse, check, what)
+    hit = _DOCS.get(key)
+    if hit is not None and hit[0] is signer:
+        return hit[1]  # type: ignore[return-value]
     if not _verify_raw(key_of(signer, anchor, check=check), signature, data):
         raise VerificationError(check, f"{what} signature does not verify under "
                                 f"'{signer.subject.rfc4514_string()}'")
-    return parse(data)
+    doc = parse(data)
+    if len(_DOCS) >= 256:
+        _DOCS.clear()
+    _DOCS[key] = (signer, doc)
+    return doc
 
 
 def clear_caches() -> None:
-    """Forget every cached parse and verification result (for cold benchmarks and tests)."""
-    for cached in (pck_chain, cert_chain, load_crl, anchor_ref, _signed_document, is_revoked, parts,
-                   der.certificate_parts, der.crl_parts):
+    """Forget every cached parse and verification result (for cold benchmarks and tests).
+
+    Only the anchor-derived values (see the module docstring) are kept.
+    """
+    for cached in (load_crl, is_revoked, der.certificate_parts, der.crl_parts):
         cached.cache_clear()
-    _LINKS.clear()
-    _CRL_SIGNERS.clear()
+    for table in (_CERTS, _PCK_CHAINS, _CHAINS, _LINKS, _CRL_SIGNERS, _DOCS):
+        table.clear()

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..anchors import Anchor
-from ..claims import Claims, CollateralWindow, TdAttributes, TdxClaims
+from ..claims import Claims
 from ..collateral import TdxCollateral
 from ..errors import VerificationError
 from ..options import VerifyOptions
@@ -71,7 +71,7 @@ def verify_quote(quote: Quote, opts: VerifyOptions) -> Claims:
     at = _aware(opts.at)
     qe_cert = quote.signature.qe_cert
     # (1) PCK chain and SGX extension (cached per PEM)
-    chain = trust.pck_chain(qe_cert.pck_chain_pem)
+    chain = trust.pck_chain(qe_cert.pck_chain_pem, opts.anchors)
     # (2) PCK chain to a configured anchor, valid now
     anchor = _verify_pck_chain(chain, opts, at)
     # (3) TCB info
@@ -130,7 +130,7 @@ def _verify_pck_chain(chain: PckChain, opts: VerifyOptions, at: datetime) -> Anc
 def _signed(data: bytes, signature: bytes, issuer_chain: bytes, opts: VerifyOptions, at: datetime,
             parse, item: str, what: str):
     """Steps (3)/(4): a signed collateral document whose signer chains to an anchor."""
-    certs = trust.cert_chain(issuer_chain, f"{what} issuer chain")
+    certs = trust.cert_chain(issuer_chain, f"{what} issuer chain", opts.anchors)
     anchor, below = trust.root_anchor(certs, opts.anchors, check=f"tdx.{item}_chain",
                                       what=f"{what} issuer chain")
     signer = _pick_signer(below, anchor, at, f"tdx.{item}_chain")
@@ -147,7 +147,7 @@ def _pick_signer(candidates: tuple[x509.Certificate, ...], anchor: Anchor, at: d
     """The TCB Signing certificate valid at `at` (it was re-issued with the same key and serial)."""
     first_error: VerificationError | None = None
     for cert in candidates:
-        if cert == anchor.certificate:
+        if trust.same(cert, anchor.certificate):
             continue
         try:
             trust.issued_by(cert, anchor.certificate, check=check, anchor=anchor)
@@ -190,10 +190,11 @@ def _check_crls(col: TdxCollateral, chain: PckChain, anchor: Anchor,
 
 def _pck_crl_issuer(col: TdxCollateral, chain: PckChain, opts: VerifyOptions,
                     at: datetime) -> tuple[x509.Certificate, Anchor]:
-    certs = trust.cert_chain(col.pck_crl_issuer_chain, "PCK CRL issuer chain")
+    certs = trust.cert_chain(col.pck_crl_issuer_chain, "PCK CRL issuer chain", opts.anchors)
     anchor, below = trust.root_anchor(certs, opts.anchors, check="tdx.pck_crl",
                                       what="PCK CRL issuer chain")
-    if not below or (below[0] != chain.intermediate and below[0].subject != chain.leaf.issuer):
+    if not below or (not trust.same(below[0], chain.intermediate)
+                      and below[0].subject != chain.leaf.issuer):
         raise VerificationError("tdx.pck_crl", "the PCK CRL issuer is not the PCK leaf's issuer",
                                 expected=chain.leaf.issuer.rfc4514_string(),
                                 actual=below[0].subject.rfc4514_string() if below else "no CA")
@@ -294,13 +295,14 @@ def _check_module_identity(quote: Quote, info: TcbInfo) -> None:
                                 expected=expected.attributes.hex(), actual=body.seam_attributes.hex())
 
 
-def _td_attributes(raw: bytes) -> tuple[TdAttributes, list[str]]:
+def _td_attributes(raw: bytes) -> tuple[dict, list[str]]:
+    """The TdAttributes fields, and the warnings they call for."""
     value = int.from_bytes(raw, "little")
-    attrs = TdAttributes(raw=raw.hex(), value=value, debug=bool(value & 1),
-                         sept_ve_disable=bool(value >> 28 & 1), pks=bool(value >> 30 & 1),
-                         kl=bool(value >> 31 & 1), perfmon=bool(value >> 63 & 1))
+    attrs = {"raw": raw.hex(), "value": value, "debug": bool(value & 1),
+             "sept_ve_disable": bool(value >> 28 & 1), "pks": bool(value >> 30 & 1),
+             "kl": bool(value >> 31 & 1), "perfmon": bool(value >> 63 & 1)}
     warnings = []
-    if not attrs.sept_ve_disable:
+    if not attrs["sept_ve_disable"]:
         warnings.append("tdx.sept_ve_disable_off: SEPT_VE_DISABLE is off (as on Azure TDs); left to policy")
     if value & _TD_ATTR_RESERVED:
         warnings.append(f"tdx.td_attributes_reserved: reserved TD_ATTRIBUTES bits set "
@@ -310,27 +312,28 @@ def _td_attributes(raw: bytes) -> tuple[TdAttributes, list[str]]:
 
 def _claims(quote: Quote, chain: PckChain, info: TcbInfo, anchor: Anchor,
             result: tcbmod.TcbResult, windows: list, at: datetime) -> Claims:
+    """The claims, validated in one pass (nested dicts: one call into pydantic-core)."""
     body, ext = quote.body, chain.extension
     attrs, warnings = _td_attributes(body.td_attributes)
-    tdx = TdxClaims(
-        quote_version=quote.version, body_type=quote.body_type,
-        qe_vendor_id=quote.header.qe_vendor_id.hex(), tee_tcb_svn=body.tee_tcb_svn.hex(),
-        tee_tcb_svn2=body.tee_tcb_svn2.hex() if body.tee_tcb_svn2 is not None else None,
-        mrseam=body.mrseam.hex(), mrsignerseam=body.mrsignerseam.hex(),
-        seam_attributes=body.seam_attributes.hex(), td_attributes=attrs, xfam=body.xfam.hex(),
-        mrtd=body.mrtd.hex(), mrconfigid=body.mrconfigid.hex(), mrowner=body.mrowner.hex(),
-        mrownerconfig=body.mrownerconfig.hex(), rtmr0=body.rtmr0.hex(), rtmr1=body.rtmr1.hex(),
-        rtmr2=body.rtmr2.hex(), rtmr3=body.rtmr3.hex(), report_data=body.report_data.hex(),
-        mrservicetd=body.mrservicetd.hex() if body.mrservicetd is not None else None,
-        fmspc=ext.fmspc.hex(), pce_id=ext.pce_id.hex(), pce_svn=ext.pce_svn,
-        cpu_svn=ext.cpu_svn.hex(), sgx_tcb_components=ext.tcb_components, sgx_type=ext.sgx_type,
-        ppid=ext.ppid.hex(), qe_isvsvn=quote.signature.qe_cert.qe_report.isv_svn,
-        qe_tcb_status=result.qe_status, platform_tcb_status=result.platform_status,
-        platform_tcb_date=result.tcb_date, module_tcb_status=result.module_status,
-        tcb_evaluation_data_number=info.tcb_evaluation_data_number)
-    window = CollateralWindow(not_before=max(w[0] for w in windows),
-                              not_after=min(w[1] for w in windows))
-    return Claims(tee="tdx", anchor=trust.anchor_ref(anchor), tcb_status=result.status,
-                  advisory_ids=result.advisory_ids, debug=attrs.debug,
-                  report_data=body.report_data.hex(), collateral_window=window, verified_at=at,
-                  warnings=tuple(warnings), tdx=tdx)
+    report_data = body.report_data.hex()
+    tdx = {
+        "quote_version": quote.version, "body_type": quote.body_type,
+        "qe_vendor_id": quote.header.qe_vendor_id.hex(), "tee_tcb_svn": body.tee_tcb_svn.hex(),
+        "tee_tcb_svn2": body.tee_tcb_svn2.hex() if body.tee_tcb_svn2 is not None else None,
+        "mrseam": body.mrseam.hex(), "mrsignerseam": body.mrsignerseam.hex(),
+        "seam_attributes": body.seam_attributes.hex(), "td_attributes": attrs, "xfam": body.xfam.hex(),
+        "mrtd": body.mrtd.hex(), "mrconfigid": body.mrconfigid.hex(), "mrowner": body.mrowner.hex(),
+        "mrownerconfig": body.mrownerconfig.hex(), "rtmr0": body.rtmr0.hex(), "rtmr1": body.rtmr1.hex(),
+        "rtmr2": body.rtmr2.hex(), "rtmr3": body.rtmr3.hex(), "report_data": report_data,
+        "mrservicetd": body.mrservicetd.hex() if body.mrservicetd is not None else None,
+        "fmspc": ext.fmspc.hex(), "pce_id": ext.pce_id.hex(), "pce_svn": ext.pce_svn,
+        "cpu_svn": ext.cpu_svn.hex(), "sgx_tcb_components": ext.tcb_components, "sgx_type": ext.sgx_type,
+        "ppid": ext.ppid.hex(), "qe_isvsvn": quote.signature.qe_cert.qe_report.isv_svn,
+        "qe_tcb_status": result.qe_status, "platform_tcb_status": result.platform_status,
+        "platform_tcb_date": result.tcb_date, "module_tcb_status": result.module_status,
+        "tcb_evaluation_data_number": info.tcb_evaluation_data_number}
+    window = {"not_before": max(w[0] for w in windows), "not_after": min(w[1] for w in windows)}
+    return Claims.model_validate({
+        "tee": "tdx", "anchor": trust.anchor_ref(anchor), "tcb_status": result.status,
+        "advisory_ids": result.advisory_ids, "debug": attrs["debug"], "report_data": report_data,
+        "collateral_window": window, "verified_at": at, "warnings": tuple(warnings), "tdx": tdx})

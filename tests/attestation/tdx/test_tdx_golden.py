@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
+from pydantic import BaseModel
 
 from attestation.claims import Claims, TcbStatus
 from attestation.errors import VerificationError
@@ -221,3 +222,22 @@ def test_describe_lists_every_field_readably(evidence_dir):
     assert out["signature"]["qe_report"]["isv_svn"] == 7
     assert out["pck"]["fmspc"] == "90c06f000000" and out["pck"]["pce_svn"] == 13
     assert out["extra_bytes"] == 0
+
+
+def _types(value):
+    """The value's structure with the exact type of every leaf (models as their field dicts)."""
+    if isinstance(value, BaseModel):
+        return {name: _types(getattr(value, name)) for name in type(value).model_fields}
+    if isinstance(value, tuple):
+        return (tuple, tuple(_types(v) for v in value))
+    return type(value)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.error is None], ids=lambda c: c.id)
+def test_claims_are_exactly_what_validation_builds(evidence_dir, sets, make_opts, case):
+    """The claims equal, type for type, what strictly validating their own dump produces."""
+    claims = _run(evidence_dir, sets, make_opts, case)
+    validated = Claims.model_validate(claims.model_dump(), strict=True)
+    assert validated == claims
+    assert _types(validated) == _types(claims)
+    assert Claims.model_validate_json(claims.model_dump_json()) == claims
