@@ -12,7 +12,8 @@ from .configfs import ConfigfsTsmAttester, TsmFilesystem
 from .detect import detect_attester
 from .devices import SevGuestDeviceAttester, TdReport, TdxGuestDeviceAttester
 from .emulated import EmulatedAttester
+from .nvidia import NvmlGpuAttester
 
-__all__ = ["Attester", "ConfigfsTsmAttester", "EmulatedAttester", "SevGuestDeviceAttester",
+__all__ = ["Attester", "ConfigfsTsmAttester", "EmulatedAttester", "NvmlGpuAttester", "SevGuestDeviceAttester",
            "TdReport", "TdxGuestDeviceAttester", "TsmFilesystem", "check_report_data",
            "detect_attester"]
