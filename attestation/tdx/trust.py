@@ -16,9 +16,8 @@ of an anchor certificate is represented by the anchor's own certificate object.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from functools import lru_cache
-from typing import Callable, Iterator, TypeVar
+from typing import Callable, TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -212,13 +211,21 @@ def same(a: x509.Certificate, b: x509.Certificate) -> bool:
     return a is b or _info(a).der == _info(b).der
 
 
-@contextmanager
-def guard(check: str) -> Iterator[None]:
+class guard:  # noqa: N801 - used as `with guard(check):`, like a function
     """Turn errors from lazily parsed certificate or CRL fields into a failure of `check`."""
-    try:
-        yield
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise VerificationError(check, f"malformed certificate or CRL field ({type(exc).__name__})") from None
+
+    __slots__ = ("check",)
+
+    def __init__(self, check: str) -> None:
+        self.check = check
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+        if kind is not None and issubclass(kind, (ValueError, TypeError, UnsupportedAlgorithm)):
+            raise VerificationError(self.check, f"malformed certificate or CRL field ({kind.__name__})") from None
+        return False
 
 
 def public_key(cert: x509.Certificate, *, check: str) -> object:
