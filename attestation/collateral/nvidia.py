@@ -114,7 +114,21 @@ def split_rim_id(rim_id: str) -> tuple[str, str]:
     return match.group(1).lower(), match.group(2)
 
 
-class LocalRims:
+class NoCpuCollateral:
+    """CollateralSource methods for NVIDIA-only sources, so they can sit in a ChainedCollateral."""
+
+    def tdx(self, fmspc: str, ca: str):
+        raise CollateralError(f"TDX collateral for FMSPC {fmspc}", "is not served by an NVIDIA RIM source")
+
+    def snp_endorsement(self, product: str, signer: str, chip_id: bytes, tcb) -> bytes:
+        raise CollateralError(f"{signer.upper()} for {product}", "is not served by an NVIDIA RIM source")
+
+    def snp_crl(self, product: str, signer: str) -> bytes:
+        raise CollateralError(f"CRL for the AMD {product} {signer.upper()} hierarchy",
+                              "is not served by an NVIDIA RIM source")
+
+
+class LocalRims(NoCpuCollateral):
     """RIM swidtag files from directories or files (`--rim`), matched to RIM ids by content.
 
     A driver RIM matches when its colloquialVersion is the id's version; a VBIOS

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 from ..anchors import Anchor, TrustAnchors
+from ..collateral.nvidia import NoCpuCollateral
 from ..nvidia.evidence import GpuEvidence
 from . import pki
 from .nvidia_build import GpuReportSpec, build_report, build_rim, dice_tcb_info
@@ -169,7 +170,7 @@ class EmulatedNvidia:
                 vbios_id: self.vbios_rim(vbios_version)}
 
 
-class EmulatedRims:
+class EmulatedRims(NoCpuCollateral):
     """An NvidiaCollateral serving RIMs from memory (tests and `veil attest emulate gpu`)."""
 
     def __init__(self, rims: dict[str, bytes]) -> None:
@@ -184,8 +185,6 @@ class EmulatedRims:
     def nvidia_ocsp(self, cert: x509.Certificate, issuer: x509.Certificate) -> bytes:
         from ..collateral.nvidia import NoNvidiaCollateral
         return NoNvidiaCollateral().nvidia_ocsp(cert, issuer)
-
-    # CollateralSource methods other TEEs need are absent on purpose: combine with ChainedCollateral.
 
 
 def write_nvidia_anchors(anchors: TrustAnchors, directory: Path) -> Path:

@@ -17,10 +17,11 @@ from attestation.options import VerifyOptions
 from attestation.verify import VerificationResult, verify
 from attestation.x509util import load_certificates
 
-from . import attest_collateral, attest_emulate, render
+from . import attest_collateral, attest_emulate, attest_gpu, render
 from .output import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, console, fail, print_json
 
-app = typer.Typer(help="Verify, inspect and emulate TDX and SEV-SNP evidence.", no_args_is_help=True)
+app = typer.Typer(help="Verify, inspect and emulate TDX, SEV-SNP, NVIDIA GPU and composite evidence.",
+                  no_args_is_help=True)
 app.add_typer(attest_emulate.app, name="emulate")
 app.add_typer(attest_collateral.app, name="collateral")
 
@@ -29,6 +30,8 @@ class TeeChoice(StrEnum):
     auto = "auto"
     tdx = "tdx"
     snp = "snp"
+    nvidia = "nvidia"
+    composite = "composite"
 
 
 def parse_time(value: str | None) -> datetime:
@@ -104,9 +107,19 @@ def verify_cmd(
     offline: Annotated[bool, typer.Option(help="Never contact Intel PCS or AMD KDS.")] = False,
     emulated_anchors: Annotated[Optional[Path], typer.Option(
         help="Also trust the emulated vendor anchors exported to this directory (development only).")] = None,
+    nonce: Annotated[Optional[str], typer.Option(
+        help="GPU: the 32-byte SPDM nonce (hex). Composite: the KBS nonce string.")] = None,
+    rim: Annotated[list[Path], typer.Option(
+        "--rim", help="NVIDIA RIM swidtag file or directory (repeatable).")] = [],
+    tee_pubkey: Annotated[Optional[Path], typer.Option(
+        help="Composite: JWK file of the TEE public key bound in the evidence.")] = None,
 ) -> None:
     """Verify evidence. Exit 0 verified, 1 not verified (reasons printed), 2 unreadable input."""
     moment = parse_time(at)
+    if tee in (TeeChoice.nvidia, TeeChoice.composite) or (tee == TeeChoice.auto and _is_composite(evidence)):
+        _verify_gpu_or_composite(evidence, tee, certs=certs, collateral=collateral, at=moment, json_out=json_out,
+                                 no_revocation=no_revocation, offline=offline, emulated_anchors=emulated_anchors,
+                                 nonce=nonce, rim=rim, tee_pubkey=tee_pubkey, allow_debug=allow_debug)
     tee_name, report = read_evidence(evidence, tee)
     supplied = read_certificates(certs)
     opts = VerifyOptions(anchors=build_anchors(emulated_anchors),
@@ -118,6 +131,31 @@ def verify_cmd(
         fail(f"{evidence}: {exc.message}")
     emit_result(result, json_out=json_out, no_revocation=no_revocation)
     raise typer.Exit(EXIT_OK if result.verified else EXIT_FAILED)
+
+
+def _is_composite(path: Path) -> bool:
+    from attestation.composite import looks_composite
+    try:
+        with path.open("rb") as f:
+            return looks_composite(f.read(4096))
+    except OSError:
+        return False
+
+
+def _verify_gpu_or_composite(evidence: Path, tee: TeeChoice, *, certs: list[Path], collateral: Path | None,
+                             at: datetime, json_out: bool, no_revocation: bool, offline: bool,
+                             emulated_anchors: Path | None, nonce: str | None, rim: list[Path],
+                             tee_pubkey: Path | None, allow_debug: bool) -> None:
+    anchors = attest_gpu.gpu_anchors(build_anchors(emulated_anchors), emulated_anchors)
+    composite = tee != TeeChoice.nvidia
+    supplied = read_certificates(certs) if composite else ()
+    source = attest_gpu.gpu_collateral(build_collateral(collateral, supplied, offline), rim)
+    opts = VerifyOptions(anchors=anchors, collateral=source, at=at, check_revocation=not no_revocation,
+                         allow_debug=allow_debug)
+    if composite:
+        attest_gpu.verify_composite(evidence, nonce=nonce, tee_pubkey=tee_pubkey, opts=opts, json_out=json_out,
+                                    no_revocation=no_revocation)
+    attest_gpu.verify_gpu(evidence, certs=certs, nonce=nonce, opts=opts, json_out=json_out)
 
 
 def result_document(result: VerificationResult) -> dict:
@@ -149,6 +187,8 @@ def inspect_cmd(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Decode every field of a quote or report. Nothing is verified."""
+    if tee == TeeChoice.nvidia:
+        attest_gpu.inspect_gpu(evidence, json_out=json_out)
     tee_name, report = read_evidence(evidence, tee)
     try:
         if tee_name == "tdx":
