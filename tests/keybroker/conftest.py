@@ -193,3 +193,24 @@ def _sql_exec(self, query: str, **params) -> None:
 
 
 Broker.sql_exec = _sql_exec
+
+
+@pytest.fixture(scope="session")
+def init_tenant():
+    """`veil broker init --tenant NAME` against a running broker's database; an AdminClient for it."""
+    def make(broker: Broker, tenant: str, where: Path):
+        from keybroker.admin.client import AdminClient
+        key = where / f"{tenant}.key"
+        veil("broker", "init", "--db", broker.db_url, "--key-out", str(key), "--tenant", tenant, cwd=where)
+        return AdminClient(broker.url, key)
+    return make
+
+
+@pytest.fixture(scope="session")
+def cli():
+    return veil
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    return postgres_url

@@ -1,0 +1,114 @@
+"""The attestation log store: gap-free sequence numbers under concurrent appends (SQLite and
+PostgreSQL), append-only in the database, and a release that cannot commit without its log entry."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from attestation.attesters.emulated import EmulatedAttester
+from keybroker.audit.checkpoint import NoteSigner
+from keybroker.audit.entry import LogEntry
+from keybroker.db.engine import make_engine, session_factory
+from keybroker.db.logstore import SqlLogStore
+from keybroker.db.migrate import upgrade
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path, pg_url):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'log.db'}"
+    else:
+        url = pg_url()
+        if url is None:
+            pytest.skip("no PostgreSQL server reachable at 127.0.0.1:5432; CI provides one")
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    return url
+
+
+def test_concurrent_appends_never_collide_or_leave_gaps(db_url):
+    from keybroker import journal
+    engine = make_engine(db_url)
+    factory = session_factory(engine)
+    signer = NoteSigner.generate("test-log")
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            for i in range(10):
+                with factory.begin() as db:
+                    journal.append(db, signer, "test-log", kind="admin", actor=f"w{n}", action=f"a{i}")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    with factory() as db:
+        store = SqlLogStore(db)
+        assert store.size() == 80
+        entries = [LogEntry.from_canonical(bytes(e)) for e in store.entries(0, 80)]
+    assert [e.seq for e in entries] == list(range(80))
+    engine.dispose()
+
+
+def test_log_table_is_append_only_in_the_database(db_url):
+    from keybroker import journal
+    engine = make_engine(db_url)
+    with session_factory(engine).begin() as db:
+        journal.append(db, NoteSigner.generate("t"), "t", kind="admin", actor="a", action="b")
+    for stmt in ("UPDATE log_entries SET entry = entry", "DELETE FROM log_entries"):
+        with pytest.raises(Exception) as info:
+            with engine.begin() as conn:
+                conn.execute(text(stmt))
+        assert "append-only" in str(info.value)
+    engine.dispose()
+
+
+def test_release_without_its_log_entry_never_commits(db_url, trust_dirs, vendor, tmp_path, monkeypatch,
+                                                     policy_docs):
+    from keybroker import journal
+    from keybroker.admin import service
+    from keybroker.admin.auth import Principal
+    from keybroker.app import create_app
+    from keybroker.client import KbsClient
+    from keybroker.resources.paths import ResourcePath
+    from keybroker.settings import BrokerSettings, KekSettings
+
+    anchors, bundle = trust_dirs
+    settings = BrokerSettings(db_url=db_url, allow_emulated=True, emulated_anchors=anchors, collateral=bundle,
+                              kek=KekSettings(file=tmp_path / "kek"))
+    app = create_app(settings)
+    state = app.state.broker
+    who = Principal("kid", "test", "default", frozenset({"key-admin", "policy-admin"}))
+    service.push_policy(state, who, "dev-pinned", policy_docs.pinned("dev-pinned"))
+    service.create_key(state, who, ResourcePath.of("dev", "m", "dek"), b"k" * 32, 32, "dev-pinned")
+
+    real_append = journal.append
+
+    def failing(db, *args, **fields):
+        if fields.get("kind") == "release":
+            raise RuntimeError("simulated crash while appending the log entry")
+        return real_append(db, *args, **fields)
+
+    http = TestClient(app, raise_server_exceptions=False)
+    client = KbsClient("http://testserver", EmulatedAttester(vendor, "tdx"), http=http)
+    client.attest()
+    monkeypatch.setattr("keybroker.kbs.release.journal.append", failing)
+    resp = http.get("/kbs/v0/resource/dev/m/dek")
+    assert resp.status_code == 500 and "ciphertext" not in resp.text
+    with state.sessions() as db:
+        assert db.execute(text("SELECT count(*) FROM releases")).scalar_one() == 0
+        kinds = [LogEntry.from_canonical(bytes(e)).kind for e in SqlLogStore(db).entries(0, 10_000)]
+    assert "release" not in kinds
+    monkeypatch.setattr("keybroker.kbs.release.journal.append", real_append)
+    assert client.get_resource("dev/m/dek") == b"k" * 32
+    state.engine.dispose()
