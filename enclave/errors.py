@@ -2,8 +2,12 @@
 
 EnclaveError
 ├── SealingError      a model directory cannot be sealed (what, which file)
-└── UnsealError       a sealed model fails authentication or structure checks:
-                      which file and chunk — never the key, never plaintext
+├── UnsealError       a sealed model fails authentication or structure checks:
+│                     which file and chunk — never the key, never plaintext
+├── KeyAgentError     the in-memory key hand-off to a vLLM worker failed
+├── LoadError         vLLM could not load the sealed model (the worker's reason)
+├── ServingError      the attested gRPC server cannot start
+└── AttestedChannelError  a client refused the server's evidence; no prompt was sent
 
 Like cryptography's InvalidToken, an authentication failure says only that the
 chunk does not authenticate under this key: a wrong key, an altered, swapped,
@@ -29,3 +33,32 @@ class UnsealError(EnclaveError):
         super().__init__(f"{where}: {message}")
         self.file = file
         self.chunk = chunk
+
+
+class KeyAgentError(EnclaveError):
+    """The in-memory key hand-off to a vLLM worker failed: which agent, why (never the key)."""
+
+    code = "enclave.key_agent"
+
+
+class LoadError(EnclaveError):
+    """vLLM could not load the sealed model: the worker's reason (file and chunk), never the key."""
+
+    code = "enclave.load"
+
+
+class ServingError(EnclaveError):
+    """The attested gRPC server cannot start or serve: what is missing."""
+
+    code = "enclave.serve"
+
+
+class AttestedChannelError(EnclaveError):
+    """A client refused the server: its evidence did not verify, bind the TLS key and nonce, or satisfy
+    the policy. `reasons` holds (code, message) pairs; no prompt was sent."""
+
+    code = "enclave.attested_channel"
+
+    def __init__(self, message: str, reasons: tuple[tuple[str, str], ...] = ()) -> None:
+        super().__init__(message)
+        self.reasons = reasons
