@@ -45,8 +45,12 @@ def children(data: bytes, start: int, end: int, structure: str, field: str) -> l
     out = []
     pos = start
     while pos < end:
-        tag, vstart, vend = tlv(data, pos, structure, field, end)
-        out.append((tag, vstart, vend, pos))
+        if pos + 2 <= end and data[pos + 1] < 0x80 and pos + 2 + data[pos + 1] <= end:   # short form
+            vend = pos + 2 + data[pos + 1]
+            out.append((data[pos], pos + 2, vend, pos))
+        else:
+            tag, vstart, vend = tlv(data, pos, structure, field, end)
+            out.append((tag, vstart, vend, pos))
         pos = vend
     return out
 

@@ -51,7 +51,7 @@ class _CertInfo:
 class _AnchorData:
     """Values derived purely from one anchor's certificates (root and pinned intermediates)."""
 
-    __slots__ = ("anchor", "root", "pinned", "keys", "bodies")
+    __slots__ = ("anchor", "root", "pinned", "keys", "bodies", "chains")
 
     def __init__(self, anchor: Anchor) -> None:
         self.anchor = anchor
@@ -76,6 +76,15 @@ class _AnchorData:
             body = pem[pem.index(_BEGIN) + len(_BEGIN):pem.index(_END)]
             self.bodies[body] = info
             self.bodies[body.replace(b"\n", b"\r\n")] = info
+        # whole PEM chains "pinned intermediate, root" (and the root alone), as standard PEM
+        root_info = next((i for i in infos if i.cert is anchor.certificate), None)
+        self.chains: dict[bytes, tuple[_CertInfo, ...]] = {}
+        if root_info is not None:
+            root_pem = anchor.certificate.public_bytes(Encoding.PEM)
+            self.chains[root_pem] = (root_info,)
+            for info in infos:
+                if info is not root_info:
+                    self.chains[info.cert.public_bytes(Encoding.PEM) + root_pem] = (info, root_info)
         for info in infos:
             _ANCHOR_CERTS[id(info.cert)] = info
 
@@ -83,6 +92,7 @@ class _AnchorData:
 _ANCHOR_DATA: dict[int, _AnchorData] = {}        # id(anchor) -> data (anchor-derived, kept)
 _ANCHOR_CERTS: dict[int, _CertInfo] = {}         # id(anchor certificate) -> info (anchor-derived, kept)
 _KNOWN: dict[int, tuple[TrustAnchors, dict[bytes, _CertInfo]]] = {}   # id(anchors) -> PEM bodies
+_KNOWN_CHAINS: dict[int, tuple[TrustAnchors, dict[bytes, tuple[_CertInfo, ...]]]] = {}  # -> whole PEMs
 
 _CERTS: dict[int, _CertInfo] = {}                # id(cert) -> info, for certificates parsed here
 _PCK_CHAINS: dict[bytes, pck.PckChain] = {}
@@ -99,6 +109,7 @@ def anchor_data(anchor: Anchor) -> _AnchorData:
             _ANCHOR_DATA.clear()
             _ANCHOR_CERTS.clear()
             _KNOWN.clear()
+            _KNOWN_CHAINS.clear()
         data = _ANCHOR_DATA[id(anchor)] = _AnchorData(anchor)
     return data
 
@@ -118,6 +129,23 @@ def _known(anchors: TrustAnchors | None) -> dict[bytes, _CertInfo]:
         _KNOWN.clear()
     _KNOWN[id(anchors)] = (anchors, bodies)
     return bodies
+
+
+def _known_chains(anchors: TrustAnchors | None) -> dict[bytes, tuple[_CertInfo, ...]]:
+    """Whole standard-PEM chains of the configured Intel anchors' certificates (anchor-derived)."""
+    if anchors is None:
+        return {}
+    entry = _KNOWN_CHAINS.get(id(anchors))
+    if entry is not None and entry[0] is anchors:
+        return entry[1]
+    chains: dict[bytes, tuple[_CertInfo, ...]] = {}
+    for anchor in anchors.anchors:
+        if anchor.vendor == "intel":
+            chains.update(anchor_data(anchor).chains)
+    if len(_KNOWN_CHAINS) >= 256:
+        _KNOWN_CHAINS.clear()
+    _KNOWN_CHAINS[id(anchors)] = (anchors, chains)
+    return chains
 
 
 def _info(cert: x509.Certificate) -> _CertInfo:
@@ -182,7 +210,8 @@ def cert_chain(pem: bytes, structure: str, anchors: TrustAnchors | None = None) 
     key = (pem, structure)
     certs = _CHAINS.get(key)
     if certs is None:
-        certs = tuple(i.cert for i in _load(pem, structure, anchors))
+        known = _known_chains(anchors).get(pem)   # exactly the anchor's own PEM text: no decoding
+        certs = tuple(i.cert for i in (known or _load(pem, structure, anchors)))
         if len(_CHAINS) >= _MAX_ENTRIES:
             _CHAINS.clear()
         _CHAINS[key] = certs
