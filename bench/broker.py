@@ -1,0 +1,194 @@
+"""Complete key releases per second (auth → attest → resource) against a real broker, beside the
+pure-HTTP floor of a trivial FastAPI endpoint under the same uvicorn settings.
+
+Run: `.venv/bin/python bench/broker.py [--seconds S] [--workers N] [--clients 1,16,64]`.
+The broker runs as `veil broker serve --workers N` on loopback with SQLite, emulated TDX
+anchors and an offline bundle; load comes from `--procs` generator processes, each an
+httpx AsyncClient with keep-alive (evidence is signed by the emulated vendor per release,
+client side). The floor's requests/s ÷ 3 is the release floor (a release is three
+requests). The last line is JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import multiprocessing as mp
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def floor_app():
+    """The pure-HTTP floor: one trivial JSON endpoint."""
+    from fastapi import FastAPI
+    app = FastAPI()
+
+    @app.get("/ping")
+    def ping() -> dict:
+        return {"ok": True}
+    return app
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(url: str, proc: subprocess.Popen) -> None:
+    import httpx
+    for _ in range(300):
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise SystemExit(f"{url} never answered")
+
+
+def start_broker(work: Path, workers: int):
+    from attestation.collateral.bundle import BundleWriter
+    from attestation.emulated import EmulatedVendor
+    from keybroker.admin.client import AdminClient
+
+    vendor = EmulatedVendor.create(work / "vendor")
+    anchors = vendor.export_anchors(work / "anchors")
+    with BundleWriter(work / "bundle") as writer:
+        writer.add_tdx(vendor.tdx_collateral(at=dt.datetime.now(dt.timezone.utc)))
+    db = f"sqlite:///{work / 'broker.db'}"
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    cli = [sys.executable, "-m", "veil.cli.main", "broker"]
+    subprocess.run([*cli, "init", "--db", db, "--key-out", str(work / "admin.key")], cwd=work, env=env,
+                   check=True, capture_output=True)
+    port = _port()
+    proc = subprocess.Popen([*cli, "serve", "--db", db, "--port", str(port), "--workers", str(workers),
+                             "--allow-emulated", "--emulated-anchors", str(anchors), "--collateral",
+                             str(work / "bundle")], cwd=work, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    _wait(url + "/healthz", proc)
+    admin = AdminClient(url, work / "admin.key")
+    admin.push_policy("development-emulated", (ROOT / "policies/examples/development-emulated.yaml").read_text())
+    admin.create_key("dev/bench/dek", policy="development-emulated")
+    return proc, url, str(work / "vendor")
+
+
+def start_floor(workers: int):
+    port = _port()
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "broker:floor_app", "--app-dir",
+                             str(ROOT / "bench"), "--port", str(port), "--workers", str(workers),
+                             "--no-access-log", "--log-level", "warning"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    _wait(url + "/ping", proc)
+    return proc, url
+
+
+async def _release(http, attester) -> None:
+    from attestation.binding import report_data
+    from keybroker.client import attestation_body, ephemeral_key, request_body, tee_pubkey
+    from keybroker.kbs import jwe
+
+    challenge = (await http.post("/kbs/v0/auth", json=request_body("tdx"))).json()
+    key = ephemeral_key()
+    pub = tee_pubkey(key)
+    evidence = attester.collect(report_data(challenge["nonce"], pub))
+    resp = await http.post("/kbs/v0/attest", json=attestation_body(challenge["nonce"], pub, evidence))
+    resp.raise_for_status()
+    out = await http.get("/kbs/v0/resource/dev/bench/dek")
+    out.raise_for_status()
+    assert len(jwe.unwrap(out.json(), key)) == 32
+
+
+async def _ping(http, _attester) -> None:
+    (await http.get("/ping")).raise_for_status()
+
+
+async def _drive(kind: str, url: str, vendor_dir: str, clients: int, seconds: float) -> list[float]:
+    import httpx
+
+    from attestation.attesters.emulated import EmulatedAttester
+    from attestation.emulated import EmulatedVendor
+
+    attester = EmulatedAttester(EmulatedVendor.load(vendor_dir), "tdx") if kind == "release" else None
+    op = _release if kind == "release" else _ping
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as http:   # cookie jar per client
+            while time.perf_counter() < deadline:
+                start = time.perf_counter()
+                await op(http, attester)
+                latencies.append(time.perf_counter() - start)
+
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    return latencies
+
+
+def _proc_main(args) -> list[float]:
+    return asyncio.run(_drive(*args))
+
+
+def measure(kind: str, url: str, vendor_dir: str, clients: int, seconds: float, procs: int) -> dict:
+    procs = max(1, min(procs, clients))
+    shares = [clients // procs + (1 if i < clients % procs else 0) for i in range(procs)]
+    with mp.get_context("spawn").Pool(procs) as pool:
+        start = time.perf_counter()
+        results = pool.map(_proc_main, [(kind, url, vendor_dir, n, seconds) for n in shares])
+        elapsed = time.perf_counter() - start
+    lat = sorted(x for r in results for x in r)
+    pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else float("nan")  # noqa: E731
+    return {"rate": len(lat) / min(elapsed, seconds + 1e-9) if lat else 0.0, "p50_ms": pick(0.50),
+            "p99_ms": pick(0.99), "n": len(lat)}
+
+
+def main() -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--procs", type=int, default=4, help="load-generator processes")
+    ap.add_argument("--clients", default="1,16,64")
+    args = ap.parse_args()
+    levels = [int(c) for c in args.clients.split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        broker, url, vendor_dir = start_broker(Path(tmp), args.workers)
+        floor, floor_url = start_floor(args.workers)
+        try:
+            rows = {c: (measure("release", url, vendor_dir, c, args.seconds, args.procs),
+                        measure("ping", floor_url, vendor_dir, c, args.seconds, args.procs)) for c in levels}
+        finally:
+            for p in (broker, floor):
+                p.terminate()
+                p.wait(10)
+    table = Table(title=f"Key releases (auth→attest→resource), uvicorn --workers {args.workers}, SQLite, loopback")
+    for col in ("clients", "releases/s", "p50 ms", "p99 ms", "HTTP floor req/s", "floor ÷ 3", "fraction"):
+        table.add_column(col, justify="right")
+    for c, (rel, flo) in rows.items():
+        table.add_row(str(c), f"{rel['rate']:.0f}", f"{rel['p50_ms']:.1f}", f"{rel['p99_ms']:.1f}",
+                      f"{flo['rate']:.0f}", f"{flo['rate'] / 3:.0f}", f"{rel['rate'] / (flo['rate'] / 3):.2f}")
+    Console().print(table)
+    top = max(levels)
+    rel, flo = rows[top]
+    print(json.dumps({"releases_per_s_64": round(rel["rate"], 1), "p99_ms_64": round(rel["p99_ms"], 1),
+                      "fraction_of_http_floor": round(rel["rate"] / (flo["rate"] / 3), 3)}))
+
+
+if __name__ == "__main__":
+    main()
