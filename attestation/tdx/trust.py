@@ -63,9 +63,8 @@ class _AnchorData:
             except ParseError:
                 continue
             infos.append(_CertInfo(cert, raw, parts))
-        root = anchor.certificate.public_bytes(Encoding.DER)
-        self.root = root
-        self.pinned = frozenset(info.der for info in infos if info.cert is not anchor.certificate)
+        self.root = anchor.certificate.public_bytes(Encoding.DER)
+        self.pinned = frozenset(cert.public_bytes(Encoding.DER) for cert in anchor.intermediates)
         # id(cert) -> (cert, key): preloaded keys of exactly these objects
         self.keys = {id(info.cert): (info.cert, anchor.key(info.cert)) for info in infos
                      if anchor.key(info.cert) is not None}
@@ -235,9 +234,17 @@ def parts(cert: x509.Certificate) -> der.SignedParts:
     return _info(cert).parts
 
 
+def _der(cert: x509.Certificate) -> bytes:
+    """The certificate's DER (remembered for certificates loaded here and anchor certificates)."""
+    info = _CERTS.get(id(cert)) or _ANCHOR_CERTS.get(id(cert))
+    if info is not None and info.cert is cert:
+        return info.der
+    return cert.public_bytes(Encoding.DER)
+
+
 def same(a: x509.Certificate, b: x509.Certificate) -> bool:
-    """Whether two certificates are the same DER (by identity first)."""
-    return a is b or _info(a).der == _info(b).der
+    """Whether two certificates are the same DER (`a == b`, by identity first)."""
+    return a is b or _der(a) == _der(b)
 
 
 class guard:  # noqa: N801 - used as `with guard(check):`, like a function
@@ -292,9 +299,9 @@ def key_of(cert: x509.Certificate, anchor: Anchor | None, *, check: str) -> obje
 def _pins(anchor: Anchor, cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     """anchor.pins(cert, issuer), decided on exact DER with the anchor-derived values."""
     data = anchor_data(anchor)
-    if not (issuer is anchor.certificate or _info(issuer).der == data.root):
+    if not (issuer is anchor.certificate or _der(issuer) == data.root):
         return False
-    return _info(cert).der in data.pinned
+    return _der(cert) in data.pinned
 
 
 def issued_by(cert: x509.Certificate, issuer: x509.Certificate, *, check: str,
