@@ -155,9 +155,8 @@ def evaluate_policy(trust: ClientTrust, claims: Any, at: datetime):
     decision = evaluate(trust.policy, claims, at=at, resource=trust.resource)
     if not decision.allowed:
         failed = tuple((c.code, f"expected {c.expected}, got {c.actual}") for c in decision.checks if not c.passed)
-        raise AttestedChannelError("the server's evidence does not satisfy the policy "
-                                   f"{getattr(decision, 'policy_name', '')}: "
-                                   + "; ".join(f"{code} ({msg})" for code, msg in failed), failed)
+        raise AttestedChannelError(f"the server's evidence does not satisfy the policy {decision.policy_name} "
+                                   f"({len(failed)} failed: {', '.join(code for code, _ in failed)})", failed)
     return decision
 
 
@@ -243,5 +242,5 @@ def describe(attested: Attested) -> dict[str, Any]:
     return {"certificate_sha256": attested.certificate.fingerprint(hashes.SHA256()).hex(),
             "tee": attested.claims.tee, "anchor": attested.claims.anchor.model_dump(mode="json"),
             "tcb_status": str(attested.claims.tcb_status.value),
-            "policy": getattr(attested.decision, "policy_name", None),
+            "policy": attested.decision.policy_name if attested.decision is not None else None,
             "allowed": True, "tee_pubkey_jwk": json.dumps(certificate_jwk(attested.certificate), sort_keys=True)}
