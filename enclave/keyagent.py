@@ -172,8 +172,11 @@ def _connect(name: str) -> socket.socket:
 def fetch_key(name: str) -> DataKey:
     """Ask the agent `name` for the data key (from a process the agent's process started)."""
     with _connect(name) as sock:
-        sock.sendall(REQUEST_KEY)
-        buf = _recv_exact(sock, KEY_SIZE)
+        try:
+            sock.sendall(REQUEST_KEY)
+            buf = _recv_exact(sock, KEY_SIZE)
+        except OSError:                     # the agent hung up on us: refused
+            buf = bytearray()
     try:
         if len(buf) != KEY_SIZE:
             raise KeyAgentError(f"key agent {name} refused the key: this process is not a descendant of "

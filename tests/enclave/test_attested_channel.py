@@ -109,3 +109,31 @@ def test_short_nonce_is_rejected(server):
         stub.GetAttestation(attestation_pb2.GetAttestationRequest(nonce="c2hvcnQ="), timeout=5)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     channel.close()
+
+
+@pytest.mark.parametrize("echoes_own_certificate, message", [
+    (False, "another TLS certificate"), (True, "does not bind this nonce and TLS key")])
+def test_relayed_evidence_for_another_tls_key_is_refused(vendor, echoes_own_certificate, message):
+    """A relay terminates TLS with its own key and forwards evidence bound to the real enclave's key."""
+    from enclave.server.attest import AttestationServicer
+
+    background = BackgroundLoop()
+    enclave_identity, relay_identity = TlsIdentity(), TlsIdentity()
+    tdx, crls = emulated_collateral(vendor)
+
+    def make():
+        srv = EnclaveServer(None, identity=relay_identity, attester=EmulatedAttester(vendor, "tdx"), auth=None,
+                            tdx_collateral=tdx)
+        srv.attestation = AttestationServicer(EmulatedAttester(vendor, "tdx"), enclave_identity, tdx_collateral=tdx)
+        if echoes_own_certificate:      # claims the relay's certificate; the evidence still binds the enclave's key
+            srv.attestation._identity = relay_identity
+        return srv
+
+    relay = start_server(background, make)
+    try:
+        with pytest.raises(AttestedChannelError, match=message):
+            attest(target(relay), client_trust(vendor))
+        assert generate_calls(relay) == 0
+    finally:
+        background.run(relay.stop())
+        background.close()
