@@ -236,3 +236,39 @@ def test_collect_outside_a_tee_names_every_interface_it_looked_for(tmp_path):
     for needle in ("/sys/kernel/config/tsm/report", "/dev/tdx_guest", "/dev/sev-guest"):
         assert needle in result.output
     assert not (tmp_path / "q.bin").exists()
+
+
+def test_rim_fetch_from_a_local_mirror_lands_in_the_bundle(e, tmp_path):
+    """`--rim ID` against a RIM service mirror on 127.0.0.1: the RIM is bundled, keyed by its id."""
+    import http.server
+    import threading
+
+    from attestation.collateral.bundle import OfflineBundle
+
+    xml = (e / "nvidia/rims/Driver_RIM_test_no_gpu.swidtag").read_bytes()
+    rim_id = "NV_GPU_DRIVER_GH100_545.00"
+    body = json.dumps({"id": rim_id, "rim": base64.b64encode(xml).decode(), "sha256": "",
+                       "rim_format": "SWIDTAG"}).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            ok = self.path == f"/v1/rim/{rim_id}"
+            self.send_response(200 if ok else 404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body if ok else b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        out = tmp_path / "bundle"
+        result = veil("attest", "collateral", "fetch", "--rim", rim_id, "--out", out,
+                      "--rim-url", f"http://127.0.0.1:{server.server_port}")
+        assert result.exit_code == 0, result.output
+        item = OfflineBundle(out).find("nvidia.rim", {"id": rim_id})
+        assert item is not None and OfflineBundle(out).read("nvidia.rim", {"id": rim_id}) == xml
+    finally:
+        server.shutdown()

@@ -53,6 +53,9 @@ def fetch(
              "and CRL (repeatable).")] = [],
     snp_product: Annotated[list[str], typer.Option(
         help="AMD product whose CRLs and certificate chains to fetch (repeatable).")] = [],
+    rim: Annotated[list[str], typer.Option(
+        help="NVIDIA RIM id to fetch, e.g. NV_GPU_DRIVER_GH100_550.90.07 (repeatable).")] = [],
+    rim_url: Annotated[Optional[str], typer.Option(help="NVIDIA RIM service base URL (or a mirror).")] = None,
     pcs_url: Annotated[Optional[str], typer.Option(help="Intel PCS or a PCCS base URL.")] = None,
     kds_url: Annotated[Optional[str], typer.Option(help="AMD KDS base URL.")] = None,
 ) -> None:
@@ -63,8 +66,11 @@ def fetch(
     targets = [needs(path) for path in evidence]
     fmspcs = [*fmspc, *(t for t in targets if isinstance(t, str))]
     snp_targets = [t for t in targets if not isinstance(t, str)]
+    if not fmspcs and not snp_product and not snp_targets and not rim:
+        fail("nothing to fetch", hint="name at least one --fmspc, --snp-product, --evidence or --rim")
     if not fmspcs and not snp_product and not snp_targets:
-        fail("nothing to fetch", hint="name at least one --fmspc, --snp-product or --evidence")
+        fetch_rims(out, rim, rim_url)
+        return
     source = online_source(pcs_url, kds_url)
     with source, Progress(console=console, transient=True) as progress:
         task = progress.add_task("fetching collateral", total=None)
@@ -79,6 +85,29 @@ def fetch(
         except AttestationError as exc:
             fail(exc.message, code=EXIT_FAILED)
     console.print(f"wrote {len(summary.fetched)} collateral items to {out}")
+    if rim:
+        fetch_rims(out, rim, rim_url)
+
+
+def fetch_rims(out: Path, rim_ids: list[str], rim_url: str | None) -> None:
+    """Fetch NVIDIA RIMs into the bundle at `out` (created or extended; nothing written on error)."""
+    from attestation.collateral.bundle import BundleWriter
+    from attestation.collateral.cache import CollateralCache
+    from attestation.collateral.nvidia import add_rim
+    from attestation.collateral.nvidia_online import NvidiaRimService
+
+    cache = CollateralCache(paths.cache() / "collateral")
+    service = NvidiaRimService(rim_url, cache=cache) if rim_url else NvidiaRimService(cache=cache)
+    try:
+        rims = {rim_id: service.nvidia_rim(rim_id) for rim_id in rim_ids}
+        with BundleWriter(out) as writer:
+            for rim_id, xml in rims.items():
+                add_rim(writer, rim_id, xml)
+    except AttestationError as exc:
+        fail(exc.message, code=EXIT_FAILED)
+    finally:
+        service.close()
+    console.print(f"wrote {len(rims)} NVIDIA RIMs to {out}")
 
 
 def needs(path: Path):
