@@ -1,10 +1,13 @@
 """`veil demo`: the most complete real flow that exists, each step saying what it proves.
 
-Today that is attestation: an emulated vendor produces structurally real TDX
+First attestation: an emulated vendor produces structurally real TDX
 and SNP evidence bound to a fresh challenge; the production verifier accepts it
 only under the emulated anchor, rejects tampering, replay and the wrong root;
 and real evidence from real hardware (when ../shared/evidence is present)
-verifies exactly as its README says. Exit status is non-zero if any step does
+verifies exactly as its README says. Then Veil's main job on the embedded default
+(demo_flow.py): a tiny model sealed, a SQLite key broker, the development policy,
+an emulated-TDX enclave fetching its key from the broker and serving on real vLLM,
+the attested client, and the broker's attestation log verified offline. Exit status is non-zero if any step does
 not turn out as expected.
 """
 
@@ -147,6 +150,8 @@ def find_shared() -> Path | None:
 
 def run(
     shared: Annotated[Optional[Path], typer.Option(help="The shared/ folder with real evidence.")] = None,
+    attestation_only: Annotated[bool, typer.Option(
+        "--attestation-only", help="Stop after the attestation steps (no broker, enclave or vLLM).")] = False,
 ) -> None:
     """Run the end-to-end flow that exists today and say what each step proves."""
     evidence_dir = (shared / "evidence") if shared else find_shared()
@@ -161,7 +166,18 @@ def run(
             snp = demo.vendor.evidence("snp", demo.report_data, product="Genoa", version=5)
             demo.tee("snp", snp, tamper_at=0x90)                                # a byte of MEASUREMENT
             demo.real()
+            if not attestation_only:
+                from .demo_flow import FlowFailed, run_flow
+                try:
+                    timings = run_flow(Path(tmp), demo.vendor, Path(tmp) / "emulated-vendor")
+                except FlowFailed as exc:
+                    raise DemoFailed(str(exc)) from exc
+                console.print("[bold]Timings[/]: " + "; ".join(f"{t} {s:.1f}s" for t, s in timings),
+                              highlight=False)
         except DemoFailed as exc:
-            console.print(f"[bold red]demo failed:[/] {exc}")
+            console.print(f"[bold red]demo failed:[/] {exc}", highlight=False)
             raise typer.Exit(1)
+        except KeyboardInterrupt:
+            console.print("[bold red]demo interrupted[/]: every process it started has been stopped")
+            raise typer.Exit(130)
     console.print("[bold green]demo complete[/]: every step turned out as expected")

@@ -1,0 +1,374 @@
+"""The second half of `veil demo`: Veil's main job on the embedded default.
+
+A tiny model is built and sealed; a real key broker (SQLite) is started trusting
+the demo's emulated vendor; the development policy is pushed and the model's data
+key imported and bound to it; a real enclave process (emulated TDX, real vLLM on
+CPU) attests to the broker, fetches the key and serves the model over attested
+TLS; the attested client talks to it, and a production policy makes the client
+refuse; finally the broker's attestation log is exported and verified offline.
+
+Every process started here is in its own process group and is terminated (then
+killed) on the way out, whatever happens, Ctrl-C included.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from contextlib import ExitStack
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import httpx
+
+from .output import console
+
+RESOURCE = "dev/tiny/dek"
+POLICY_NAME = "development-emulated"
+PROMPT = "Confidential computing"
+BROKER_READY_S = 60
+ENCLAVE_READY_S = 420
+
+
+class FlowFailed(Exception):
+    pass
+
+
+def examples_dir(stack: ExitStack) -> Path:
+    """policies/examples from the installed package (a real path, extracted if needed)."""
+    return stack.enter_context(importlib.resources.as_file(importlib.resources.files("policies") / "examples"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def veil_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "veil.cli.main", *args]
+
+
+class Proc:
+    """A subprocess in its own process group, its output teed to a log file and kept for matching."""
+
+    def __init__(self, name: str, args: list[str], log: Path, env: dict[str, str] | None = None,
+                 cwd: Path | None = None) -> None:
+        self.name, self.log = name, log
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     text=True, bufsize=1, env=env, cwd=cwd, start_new_session=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        with open(self.log, "w") as out:
+            for line in self.proc.stdout:
+                out.write(line)
+                out.flush()
+                with self._cond:
+                    self.lines.append(line.rstrip("\n"))
+                    self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def wait_for(self, pattern: str, timeout: float) -> re.Match:
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        seen = 0
+        with self._cond:
+            while True:
+                for line in self.lines[seen:]:
+                    if m := regex.search(line):
+                        return m
+                seen = len(self.lines)
+                if self.proc.poll() is not None and not self._reader.is_alive():
+                    raise FlowFailed(f"{self.name} exited ({self.proc.returncode}) before /{pattern}/:\n"
+                                     + self.tail())
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise FlowFailed(f"{self.name} did not print /{pattern}/ within {timeout:.0f}s:\n" + self.tail())
+                self._cond.wait(min(left, 0.5))
+
+    def tail(self, n: int = 25) -> str:
+        return "\n".join("    | " + line for line in self.lines[-n:])
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, grace: float = 15.0) -> None:
+        """SIGTERM the process group, then SIGKILL whatever is left of it."""
+        pgid = self.proc.pid                     # start_new_session: the group id is the child's pid
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self.proc.wait(wait)
+            except subprocess.TimeoutExpired:
+                continue
+            # the leader is gone; make sure no member of its group outlives it
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            break
+        self._reader.join(2)
+
+
+class Flow:
+    def __init__(self, workdir: Path, vendor, stack: ExitStack) -> None:
+        self.w = workdir
+        self.vendor = vendor
+        self.stack = stack
+        self.examples = examples_dir(stack)
+        self.procs: list[Proc] = []
+        self.env = os.environ | {"VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1")}
+        self.timings: list[tuple[str, float]] = []
+
+    # ---- plumbing -------------------------------------------------------------------------------
+    def step(self, n: int, title: str, proves: str, fn: Callable[[], str]) -> None:
+        console.print(f"[bold]{n}. {title}[/]")
+        start = time.monotonic()
+        outcome = fn()
+        took = time.monotonic() - start
+        self.timings.append((title, took))
+        console.print(f"  [green]✓[/] {outcome} [dim]({took:.1f}s)[/]\n    [dim]proves: {proves}[/]",
+                      highlight=False)
+
+    def veil(self, *args: str, ok: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+        proc = subprocess.Popen(veil_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=self.env, cwd=self.w, start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except BaseException:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+            raise
+        result = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+        if ok and result.returncode != 0:
+            raise FlowFailed(f"`veil {' '.join(args)}` exited {result.returncode}:\n{out[-2000:]}{err[-3000:]}")
+        return result
+
+    def start(self, name: str, *args: str) -> Proc:
+        proc = Proc(name, veil_cmd(*args), self.w / f"{name}.log", env=self.env, cwd=self.w)
+        self.procs.append(proc)
+        return proc
+
+    def shutdown(self) -> list[int]:
+        """Stop every process started here; the ids of process groups that still exist afterwards."""
+        left = []
+        for proc in reversed(self.procs):
+            if proc.alive():
+                console.print(f"  stopping {proc.name} (pid {proc.proc.pid})")
+            proc.stop()
+            deadline = time.monotonic() + 10     # killed members may take a moment to be reaped
+            while True:
+                try:
+                    os.killpg(proc.proc.pid, 0)
+                except ProcessLookupError:
+                    break
+                if time.monotonic() > deadline:
+                    left.append(proc.proc.pid)
+                    break
+                time.sleep(0.2)
+        self.procs.clear()
+        return left
+
+    # ---- the steps ----------------------------------------------------------------------------
+    def build_model(self) -> str:
+        from enclave.testmodel import build_test_model
+        self.model = build_test_model(self.w / "model", size="tiny")
+        files = sorted(p.name for p in self.model.iterdir())
+        size = sum(p.stat().st_size for p in self.model.iterdir() if p.is_file())
+        return f"{self.model} ({len(files)} files, {size / 1e6:.1f} MB: {', '.join(files)})"
+
+    def seal(self) -> str:
+        self.sealed, self.keyfile = self.w / "sealed", self.w / "model.key"
+        self.veil("model", "seal", str(self.model), str(self.sealed), "--key-out", str(self.keyfile),
+                  "--name", "tiny")
+        mode = oct(self.keyfile.stat().st_mode & 0o777)
+        names = sorted(p.name for p in self.sealed.iterdir())
+        plain = [p.name for p in self.model.iterdir() if (self.sealed / p.name).exists()
+                 and (self.sealed / p.name).read_bytes() == p.read_bytes()]
+        if plain:
+            raise FlowFailed(f"sealed directory holds plaintext copies: {plain}")
+        return (f"{self.sealed} ({', '.join(names)}); 256-bit data key in {self.keyfile.name} (mode {mode}); "
+                "no file of the sealed model equals its plaintext")
+
+    def broker(self) -> str:
+        from attestation.collateral.bundle import BundleWriter
+        self.anchors = self.vendor.export_anchors(self.w / "trust" / "anchors")
+        bundle = self.w / "trust" / "bundle"
+        with BundleWriter(bundle) as writer:
+            writer.add_tdx(self.vendor.tdx_collateral(at=datetime.now(timezone.utc)))
+        db = f"sqlite:///{self.w / 'broker.db'}"
+        self.admin_key = self.w / "admin.key"
+        self.veil("broker", "init", "--db", db, "--key-out", str(self.admin_key))
+        port = free_port()
+        self.broker_url = f"http://127.0.0.1:{port}"
+        console.print("  [bold yellow]WARNING: this broker is started with --allow-emulated: it trusts the "
+                      "demo's locally generated emulated vendor root. Development only — never in production.[/]")
+        proc = self.start("broker", "broker", "serve", "--db", db, "--host", "127.0.0.1", "--port", str(port),
+                          "--allow-emulated", "--emulated-anchors", str(self.anchors), "--collateral", str(bundle))
+        deadline = time.monotonic() + BROKER_READY_S
+        while True:
+            if not proc.alive():
+                time.sleep(0.3)
+                raise FlowFailed(f"broker exited ({proc.proc.returncode}):\n{proc.tail()}")
+            try:
+                if httpx.get(self.broker_url + "/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise FlowFailed(f"broker not ready in {BROKER_READY_S}s:\n{proc.tail()}")
+            time.sleep(0.2)
+        return (f"broker on {self.broker_url} (SQLite {self.w / 'broker.db'}, pid {proc.proc.pid}), /readyz OK; "
+                f"emulated anchors {self.anchors}, offline collateral bundle {bundle}")
+
+    def policy_and_key(self) -> str:
+        from keybroker.admin.client import AdminClient
+        self.admin = AdminClient(self.broker_url, self.admin_key)
+        text = (self.examples / "development-emulated.yaml").read_text()
+        pushed = self.admin.push_policy(POLICY_NAME, text)
+        value = self.keyfile.read_bytes()
+        if len(value) != 32:
+            raise FlowFailed(f"{self.keyfile} is not a 32-byte data key")
+        created = self.admin.create_key(RESOURCE, value=value, policy=POLICY_NAME)
+        listed = {k["path"]: k for k in self.admin.list_keys()}
+        if listed.get(RESOURCE, {}).get("policy") not in (POLICY_NAME, None):
+            raise FlowFailed(f"{RESOURCE} is not bound to {POLICY_NAME}: {listed.get(RESOURCE)}")
+        if "value" in json.dumps(listed):
+            raise FlowFailed("the broker listed key material")
+        digest = str(pushed.get("digest", ""))[:16] if isinstance(pushed, dict) else ""
+        version = created.get("version") if isinstance(created, dict) else "?"
+        return (f"policy {POLICY_NAME} pushed (digest {digest}…); data key imported as {RESOURCE} "
+                f"v{version}, bound to {POLICY_NAME}; key listing carries no key material")
+
+    def enclave(self) -> str:
+        proc = self.start("enclave", "enclave", "serve", "--sealed", str(self.sealed),
+                          "--broker", self.broker_url, "--resource", RESOURCE,
+                          "--emulated", "--tee", "tdx", "--vendor-dir", str(self.vendor_dir),
+                          "--host", "127.0.0.1", "--port", "0", "--no-client-auth",
+                          "--dtype", "float32", "--max-model-len", "256", "--gpu-memory-utilization", "0.1",
+                          "--enforce-eager")
+        console.print(f"  enclave pid {proc.proc.pid} attesting to the broker, then starting vLLM "
+                      f"(log {proc.log}; takes a minute)…")
+        m = proc.wait_for(r"^serving (\S+) on port (\d+)", ENCLAVE_READY_S)
+        self.enclave_port = int(m.group(2))
+        released = [e for e in self.log_entries() if e.get("kind") == "release" and e.get("resource") == RESOURCE]
+        if not released:
+            raise FlowFailed("the enclave is serving but the broker logged no release of " + RESOURCE)
+        return (f"{m.group(0)}; the broker logged the release of {RESOURCE} under policy "
+                f"{released[-1].get('policy_id')} to emulated TDX evidence")
+
+    def log_entries(self) -> list[dict]:
+        data = self.admin.export()
+        return [json.loads(item["entry"]) for item in data["entries"]]
+
+    def client(self) -> str:
+        ex = self.examples
+        common = ["--target", f"127.0.0.1:{self.enclave_port}", "--references", str(ex / "reference-values.yaml"),
+                  "--resource", RESOURCE, "--emulated-anchors", str(self.anchors), "--offline",
+                  "--prompt", PROMPT]
+        good = self.veil("enclave", "client", "--policy", str(ex / "development-emulated.yaml"), *common,
+                         "--max-tokens", "16")
+        for line in good.stderr.strip().splitlines():
+            console.print(f"    | {line}", highlight=False, markup=False)
+        completion = good.stdout.strip()
+        if not completion:
+            raise FlowFailed("the client printed no completion")
+        shown = completion if completion.isprintable() else ascii(completion)
+        console.print(f"  completion for {PROMPT!r} (the tiny model has random weights, so this is noise; "
+                      f"what matters is that it came back over the attested channel):", highlight=False)
+        console.print(f"    | {shown}", highlight=False, markup=False)
+        bad = self.veil("enclave", "client", "--policy", str(ex / "tdx-production.yaml"), *common, ok=False)
+        if bad.returncode == 0:
+            raise FlowFailed("the client accepted emulated evidence under the production policy:\n" + bad.stdout)
+        said = (bad.stdout + bad.stderr).strip().splitlines()
+        console.print("  under policies/examples/tdx-production.yaml:")
+        for line in said[-6:]:
+            console.print(f"    | {line}", highlight=False, markup=False)
+        return (f"completion received after attestation under the development policy; the production policy "
+                f"made the client refuse (exit {bad.returncode}) before sending the prompt")
+
+    def audit(self) -> str:
+        data = self.admin.export()
+        out = self.w / "audit-export"
+        out.mkdir()
+        entries = [item["entry"].encode() for item in sorted(data["entries"], key=lambda i: i["seq"])]
+        (out / "entries.jsonl").write_bytes(b"".join(e + b"\n" for e in entries))
+        (out / "leaf-hashes").write_text("".join(h + "\n" for h in data["leaf_hashes"]))
+        (out / "checkpoint").write_text(data["checkpoint"])
+        (out / "log-key.pub").write_text(data["log_key"] + "\n")
+        full = len(entries) == data["size"]
+        manifest = {"format": "veil-audit-export", "version": 1, "origin": data["origin"], "size": data["size"],
+                    "entries": len(entries), "filter": {} if full else {"tenant": data.get("tenant")}}
+        (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        verified = self.veil("audit", "verify", str(out))
+        for line in (verified.stdout + verified.stderr).strip().splitlines():
+            console.print(f"    | {line}", highlight=False, markup=False)
+        env, self.env = self.env, self.env | {"COLUMNS": "160"}
+        try:
+            shown = self.veil("audit", "show", str(out))
+        finally:
+            self.env = env
+        for line in (shown.stdout + shown.stderr).strip().splitlines()[-40:]:
+            console.print(f"    | {line}", highlight=False, markup=False)
+        kinds: dict[str, int] = {}
+        for e in entries:
+            k = json.loads(e).get("kind", "?")
+            kinds[k] = kinds.get(k, 0) + 1
+        return (f"{len(entries)} entries ({', '.join(f'{v} {k}' for k, v in sorted(kinds.items()))}) exported "
+                f"to {out}; `veil audit verify` and `veil audit show` succeeded")
+
+
+def run_flow(workdir: Path, vendor, vendor_dir: Path, first: int = 5) -> list[tuple[str, float]]:
+    """Run steps first … first+7; raise FlowFailed on any surprise; always stop every process."""
+    with ExitStack() as stack:
+        flow = Flow(workdir, vendor, stack)
+        flow.vendor_dir = vendor_dir
+        console.print(f"[bold]Veil end to end[/] (working directory {workdir}; SQLite, emulated TDX, "
+                      "a tiny locally built model on real vLLM)")
+        n = first
+        try:
+            flow.step(n, "Build a tiny model", "a real Hugging Face-format model exists locally; nothing "
+                      "is downloaded", flow.build_model)
+            flow.step(n + 1, "Seal the model", "the model at rest is ciphertext; only the 256-bit data key "
+                      "can open it", flow.seal)
+            flow.step(n + 2, "Start the key broker", "a real broker process (SQLite) is up and trusts the "
+                      "emulated anchor only because it was told to", flow.broker)
+            flow.step(n + 3, "Push the development policy and import the data key", "the key is held by the "
+                      "broker and will be released only to evidence satisfying the bound policy",
+                      flow.policy_and_key)
+            flow.step(n + 4, "Start the enclave (emulated TDX) fetching its key from the broker",
+                      "the enclave attested to the broker, received the key, decrypted the model in memory "
+                      "and serves it over TLS bound to its evidence", flow.enclave)
+            flow.step(n + 5, "Attested client", "the client verifies the enclave's evidence and TLS-key binding "
+                      "against a policy before sending a prompt, and refuses when the policy does not hold",
+                      flow.client)
+            flow.step(n + 6, "Export and verify the broker's attestation log", "every attestation, release and "
+                      "admin action is in an append-only signed log that verifies offline", flow.audit)
+        finally:
+            console.print(f"[bold]{n + 7}. Shut down[/]")
+            leftover = flow.shutdown()
+            if leftover:
+                raise FlowFailed(f"processes left behind: {leftover}")
+            console.print("  [green]✓[/] broker and enclave stopped (process groups terminated, then killed)")
+        return flow.timings
