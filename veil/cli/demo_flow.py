@@ -303,7 +303,7 @@ class Flow:
             raise FlowFailed("the client accepted emulated evidence under the production policy:\n" + bad.stdout)
         said = (bad.stdout + bad.stderr).strip().splitlines()
         console.print("  under policies/examples/tdx-production.yaml:")
-        for line in said[-6:]:
+        for line in [l for l in said if "✗" in l or "error" in l.lower() or "fail" in l.lower()][-12:]:
             console.print(f"    | {line}", highlight=False, markup=False)
         return (f"completion received after attestation under the development policy; the production policy "
                 f"made the client refuse (exit {bad.returncode}) before sending the prompt")
@@ -341,6 +341,18 @@ class Flow:
 
 def run_flow(workdir: Path, vendor, vendor_dir: Path, first: int = 5) -> list[tuple[str, float]]:
     """Run steps first … first+7; raise FlowFailed on any surprise; always stop every process."""
+    def on_term(signum, frame):                  # SIGTERM: unwind like Ctrl-C, so `finally` stops everything
+        raise KeyboardInterrupt
+    previous = signal.signal(signal.SIGTERM, on_term) if threading.current_thread() is threading.main_thread() \
+        else None
+    try:
+        return _run_flow(workdir, vendor, vendor_dir, first)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run_flow(workdir: Path, vendor, vendor_dir: Path, first: int) -> list[tuple[str, float]]:
     with ExitStack() as stack:
         flow = Flow(workdir, vendor, stack)
         flow.vendor_dir = vendor_dir
