@@ -88,7 +88,7 @@ def check_not_revoked(crl: x509.CertificateRevocationList, cert: x509.Certificat
 
 def load_certificates(blob: bytes) -> list[x509.Certificate]:
     """Load PEM (one or many; trailing NULs tolerated) or a single DER certificate."""
-    data = blob.rstrip(b"\x00")
-    if b"-----BEGIN CERTIFICATE-----" in data:
-        return x509.load_pem_x509_certificates(data)
-    return [x509.load_der_x509_certificate(data)]
+    if b"-----BEGIN CERTIFICATE-----" in blob:
+        return x509.load_pem_x509_certificates(blob.rstrip(b"\x00"))
+    # DER is taken as is: its last byte (a signature byte) may well be zero.
+    return [x509.load_der_x509_certificate(blob)]

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from cryptography import x509
 
 from ..errors import ParseError
+from ..x509util import load_certificates
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,13 +74,9 @@ def crl_window(der: bytes, *, structure: str = "CRL") -> Window:
 def load_certs(data: bytes, *, structure: str = "certificate") -> list[x509.Certificate]:
     """One DER certificate, or any number of PEM certificates."""
     try:
-        if data.lstrip().startswith(b"-----BEGIN"):
-            certs = x509.load_pem_x509_certificates(data)
-        else:
-            certs = [x509.load_der_x509_certificate(data)]
+        return load_certificates(data)
     except ValueError as exc:
         raise ParseError(structure, "certificate", None, f"not a DER or PEM certificate ({exc})") from None
-    return certs
 
 
 def cert_window(data: bytes, *, structure: str = "certificate") -> Window:

@@ -29,6 +29,7 @@ from ..claims import GpuClaims
 from ..collateral.nvidia import nvidia_collateral
 from ..errors import AttestationError, CollateralError, ParseError, VerificationError
 from ..options import VerifyOptions
+from ..verify import Failure
 from ..x509util import raw_ecdsa_to_der, verify_ecdsa
 from .chain import DeviceChain, check_fwid, load_chain, verify_device_chain
 from .evidence import MAX_GPUS, GpuEvidence
@@ -42,20 +43,12 @@ REVOCATION_SKIPPED = "revocation of NVIDIA certificates was not checked (check_r
 
 
 @dataclass(frozen=True, slots=True)
-class GpuFailure:
-    code: str
-    message: str
-    expected: str | None = None
-    actual: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class GpuVerificationResult:
     """Standalone GPU verification: the shape of attestation.verify.VerificationResult."""
 
     verified: bool
     gpus: tuple[GpuClaims, ...]
-    errors: tuple[GpuFailure, ...] = ()
+    errors: tuple[Failure, ...] = ()
     tee: str = "nvidia"
 
     @property
@@ -156,16 +149,16 @@ def _claims(index: int, evidence: GpuEvidence, report: AttestationReport, chain:
         driver_rim_id=driver.rim_id, vbios_rim_id=vbios.rim_id, warnings=tuple(warnings))
 
 
-def _failure(index: int, exc: AttestationError) -> GpuFailure:
+def _failure(index: int, exc: AttestationError) -> Failure:
     prefix = f"GPU-{index}: "
     if isinstance(exc, VerificationError):
-        return GpuFailure(exc.check, prefix + exc.detail, exc.expected, exc.actual)
-    return GpuFailure(exc.code, prefix + exc.message)
+        return Failure(exc.check, prefix + exc.detail, exc.expected, exc.actual)
+    return Failure(exc.code, prefix + exc.message)
 
 
-def measurement_failure(claims: GpuClaims) -> GpuFailure:
+def measurement_failure(claims: GpuClaims) -> Failure:
     indices = ",".join(map(str, claims.mismatching_indices))
-    return GpuFailure("nvidia.measurements", f"GPU-{claims.index}: measurements differ from the RIMs "
+    return Failure("nvidia.measurements", f"GPU-{claims.index}: measurements differ from the RIMs "
                       f"{claims.driver_rim_id} and {claims.vbios_rim_id} at indices {indices}",
                       expected="all golden measurements match", actual=f"mismatching indices {indices}")
 
@@ -190,7 +183,7 @@ def verify_gpus(evidence: tuple[GpuEvidence, ...] | list[GpuEvidence], opts: Ver
             errors.append(measurement_failure(gpu_claims))
     flags = {c.feature_flag for c in claims if c.feature_flag in ("spt", "mpt")}
     if len(flags) > 1:
-        errors.append(GpuFailure("nvidia.feature_flag_mix", "GPUs mix single- and multi-GPU passthrough modes",
+        errors.append(Failure("nvidia.feature_flag_mix", "GPUs mix single- and multi-GPU passthrough modes",
                                  expected="one mode", actual=",".join(sorted(flags))))
     return GpuVerificationResult(verified=not errors and len(claims) == len(evidence),
                                  gpus=tuple(claims), errors=tuple(errors))
