@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from .. import __version__
-from . import attest, audit, broker, demo, enclave, key, model, policy
+from . import attest, audit, broker, demo, doctor, enclave, key, model, policy
 
 app = typer.Typer(
     name="veil",
@@ -22,6 +22,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(model.app, name="model")
 app.add_typer(enclave.app, name="enclave")
 app.command("demo")(demo.run)
+app.command("doctor")(doctor.run)
 
 
 @app.command("version")
