@@ -16,6 +16,7 @@ import grpc
 
 from attestation.attesters import Attester
 
+from ..callaudit import CallAuditChain
 from ..errors import ServingError
 from .attest import AttestationServicer
 from .auth import AuditEntry, AuthInterceptor, BearerAuth
@@ -32,16 +33,27 @@ SERVER_OPTIONS = [
 ]
 
 
+def _model_name(engine: Any) -> str:
+    try:
+        name = engine.model_config.served_model_name
+    except AttributeError:
+        return ""
+    return name[0] if isinstance(name, (list, tuple)) and name else str(name or "")
+
+
 class EnclaveServer:
     """vLLM's gRPC API over TLS whose key the attestation binds; client auth by bearer JWT."""
 
     def __init__(self, engine: Any, *, identity: TlsIdentity, attester: Attester, auth: BearerAuth | None,
                  tdx_collateral: Callable | None = None, snp_crls: Callable | None = None,
-                 record: Callable[[AuditEntry], None] | None = None, grace: float = 5.0) -> None:
+                 record: Callable[[AuditEntry], None] | None = None, grace: float = 5.0,
+                 calls: CallAuditChain | None = None) -> None:
         self.engine = engine
         self.identity = identity
         self.grace = grace
-        self.interceptor = AuthInterceptor(auth, record=record)
+        # Per-call audit (enclave.callaudit): hash-chained records signed with the attested TLS key.
+        self.calls = calls if calls is not None else CallAuditChain(identity, model=_model_name(engine))
+        self.interceptor = AuthInterceptor(auth, record=record, calls=self.calls)
         self.attestation = AttestationServicer(attester, identity, tdx_collateral=tdx_collateral,
                                                snp_crls=snp_crls)
         self._server: grpc.aio.Server | None = None

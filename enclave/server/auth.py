@@ -20,6 +20,7 @@ from typing import Any, Callable
 import grpc
 import jwt
 
+ENGINE_PREFIX = "/vllm.grpc.engine.VllmEngine/"   # calls metered into the per-call audit chain
 PUBLIC_PREFIXES = ("/veil.attestation.v1.Attestation/", "/grpc.health.v1.Health/", "/grpc.reflection.")
 ALGORITHMS = ("ES256", "ES384", "RS256", "PS256", "EdDSA")
 logger = logging.getLogger("veil.enclave.audit")
@@ -93,10 +94,12 @@ def _reject(handler: grpc.RpcMethodHandler, message: str) -> grpc.RpcMethodHandl
 class AuthInterceptor(grpc.aio.ServerInterceptor):
     """Checks bearer tokens (when `auth` is set) and records every call in `audit`."""
 
-    def __init__(self, auth: BearerAuth | None, *, record: Callable[[AuditEntry], None] | None = None) -> None:
+    def __init__(self, auth: BearerAuth | None, *, record: Callable[[AuditEntry], None] | None = None,
+                 calls: Any = None) -> None:
         self._auth = auth
         self.audit: list[AuditEntry] = []
         self._record = record
+        self._calls = calls          # enclave.callaudit.CallAuditChain: one signed record per VllmEngine call
 
     def _log(self, entry: AuditEntry) -> None:
         self.audit.append(entry)
@@ -106,6 +109,11 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         if self._record:
             self._record(entry)
 
+    def _metered(self, handler, method: str, principal: str | None):
+        if self._calls is None or handler is None or not method.startswith(ENGINE_PREFIX):
+            return handler
+        return self._calls.wrap(handler, method, principal)
+
     async def intercept_service(self, continuation, handler_call_details):
         method = handler_call_details.method
         handler = await continuation(handler_call_details)
@@ -114,15 +122,16 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             return handler
         if self._auth is None:
             self._log(AuditEntry(method, None, "allowed"))
-            return handler
+            return self._metered(handler, method, None)
         token = _bearer(handler_call_details.invocation_metadata)
         if token is None:
             self._log(AuditEntry(method, None, "unauthenticated"))
-            return _reject(handler, "a bearer token is required (authorization: Bearer <JWT>)")
+            return self._metered(_reject(handler, "a bearer token is required (authorization: Bearer <JWT>)"),
+                                 method, None)
         try:
             principal = self._auth.principal(token)
         except jwt.InvalidTokenError as exc:
             self._log(AuditEntry(method, None, "unauthenticated"))
-            return _reject(handler, f"bearer token rejected: {exc}")
+            return self._metered(_reject(handler, f"bearer token rejected: {exc}"), method, None)
         self._log(AuditEntry(method, principal, "allowed"))
-        return handler
+        return self._metered(handler, method, principal)

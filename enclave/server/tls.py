@@ -88,6 +88,13 @@ class TlsIdentity:
     def jwk(self) -> dict[str, Any]:
         return public_jwk(self._key.public_key())
 
+    def public_key(self) -> ec.EllipticCurvePublicKey:
+        return self._key.public_key()
+
+    def sign(self, data: bytes) -> bytes:
+        """ECDSA-SHA256 (DER) with the attested TLS key (the per-call audit signs its chain with it)."""
+        return self._key.sign(data, ec.ECDSA(hashes.SHA256()))
+
     def server_credentials(self):
         """gRPC server credentials for this identity (TLS 1.2+; no client certificate asked)."""
         import grpc

@@ -1,0 +1,364 @@
+"""Per-call audit: a hash chain of call records, signed with the enclave's attested TLS key.
+
+One `CallRecord` per VllmEngine call: time (UTC), caller (the JWT subject, or
+"anonymous"), method, model, prompt and completion token counts, latency and
+gRPC status. A record has no text field at all (pydantic, extra="forbid"), so
+neither a prompt nor a completion can enter the chain.
+
+    chain = CallAuditChain(identity, model="tiny")     # a TlsIdentity or any EC private key
+    entry = chain.append(record_fields...)             # or the server's hook does it per call
+    verify_chain(chain.entries(), identity.certificate.public_key())
+
+Each entry is {record, prev_hash, hash, signature}:
+
+    hash      = SHA-256(prev_hash ‖ JCS(record))          (prev_hash of seq 0: 32 zero bytes)
+    signature = ECDSA-SHA256(key, b"veil-callaudit-v1\\0" ‖ hash)   (DER, base64)
+
+— every entry signs the head of the chain as it stood after it, with the key
+whose JWK the attestation binds (GetAttestation's `tee-pubkey`). `verify_chain`
+names the first bad seq for an edited, deleted, reordered or inserted entry
+and for a signature by another key. Truncating the tail is detectable only
+against a head seen elsewhere (`expected_head`, e.g. the last head shipped to
+the broker).
+
+The broker's attestation log (`keybroker.audit.entry.LogEntry`) has no kind
+for inference calls (only attestation, release, denial, admin), so
+`broker_payload()` produces a self-contained, documented JSON batch
+(`veil.enclave.callaudit.batch/v1`) for the broker to ingest later.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import inspect
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import rfc8785
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+GENESIS = bytes(32)
+SIGNING_CONTEXT = b"veil-callaudit-v1\0"
+BATCH_TYPE = "veil.enclave.callaudit.batch/v1"
+ANONYMOUS = "anonymous"
+_HEX64 = r"^[0-9a-f]{64}$"
+
+
+class CallRecord(BaseModel):
+    """What one call leaves in the audit: counts and outcome, never text."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    seq: int = Field(ge=0)
+    time: dt.datetime
+    caller: str = Field(min_length=1, max_length=256)
+    method: str = Field(min_length=1, max_length=256)
+    model: str = Field(max_length=256)
+    prompt_tokens: int = Field(ge=0)
+    completion_tokens: int = Field(ge=0)
+    latency_ms: float = Field(ge=0)
+    status: str = Field(pattern=r"^[A-Z_]+$")   # grpc.StatusCode name: OK, UNAUTHENTICATED, …
+
+    @field_validator("time")
+    @classmethod
+    def _utc(cls, value: dt.datetime) -> dt.datetime:
+        if value.tzinfo is None:
+            raise ValueError("must carry a time zone (UTC)")
+        return value.astimezone(dt.timezone.utc)
+
+    def canonical_bytes(self) -> bytes:
+        return rfc8785.dumps(self.model_dump(mode="json"))
+
+
+class ChainEntry(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    record: CallRecord
+    prev_hash: str = Field(pattern=_HEX64)
+    hash: str = Field(pattern=_HEX64)
+    signature: str                                   # base64 DER ECDSA over SIGNING_CONTEXT ‖ hash
+
+    def document(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def entry_hash(prev_hash: bytes, record: CallRecord) -> bytes:
+    return hashlib.sha256(prev_hash + record.canonical_bytes()).digest()
+
+
+def _public_key(key: Any) -> ec.EllipticCurvePublicKey:
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return key.public_key()
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return key
+    return key.public_key()                          # TlsIdentity
+
+
+class CallAuditChain:
+    """Thread-safe append-only chain of call records, each entry signed with `signing_key`.
+
+    `signing_key`: an EC private key, or the server's TlsIdentity (its attested
+    key; the private key stays inside it). Keeps the last `keep` entries in
+    memory; the head (hash, seq) is kept regardless.
+    """
+
+    def __init__(self, signing_key: Any, *, model: str = "", keep: int = 100_000) -> None:
+        if not (isinstance(signing_key, ec.EllipticCurvePrivateKey) or hasattr(signing_key, "sign")):
+            raise TypeError("signing_key must be an EC private key or a TlsIdentity")
+        self._key = signing_key
+        self.model = model
+        self._lock = threading.Lock()
+        self._entries: deque[ChainEntry] = deque(maxlen=keep)
+        self._head = GENESIS
+        self._seq = 0
+
+    def public_key(self) -> ec.EllipticCurvePublicKey:
+        return _public_key(self._key)
+
+    def _sign(self, data: bytes) -> bytes:
+        if isinstance(self._key, ec.EllipticCurvePrivateKey):
+            return self._key.sign(data, ec.ECDSA(hashes.SHA256()))
+        return self._key.sign(data)
+
+    def append(self, *, caller: str | None, method: str, prompt_tokens: int = 0, completion_tokens: int = 0,
+               latency_ms: float = 0.0, status: str = "OK", model: str | None = None,
+               time: dt.datetime | None = None) -> ChainEntry:
+        with self._lock:
+            record = CallRecord(seq=self._seq, time=time or dt.datetime.now(dt.timezone.utc),
+                                caller=caller or ANONYMOUS, method=method,
+                                model=self.model if model is None else model, prompt_tokens=prompt_tokens,
+                                completion_tokens=completion_tokens, latency_ms=round(latency_ms, 3),
+                                status=status)
+            digest = entry_hash(self._head, record)
+            entry = ChainEntry(record=record, prev_hash=self._head.hex(), hash=digest.hex(),
+                               signature=base64.b64encode(self._sign(SIGNING_CONTEXT + digest)).decode())
+            self._entries.append(entry)
+            self._head = digest
+            self._seq += 1
+            return entry
+
+    def entries(self) -> list[ChainEntry]:
+        with self._lock:
+            return list(self._entries)
+
+    def head(self) -> tuple[int, str]:
+        """(entries appended so far, head hash hex)."""
+        with self._lock:
+            return self._seq, self._head.hex()
+
+    def wrap(self, handler: Any, method: str, caller: str | None) -> Any:
+        """The gRPC method handler, metered: one record per call when it ends, whatever the outcome."""
+        return meter_handler(handler, lambda **f: self.append(method=method, caller=caller, **f))
+
+
+# --- verification ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChainCheck:
+    ok: bool
+    first_bad_seq: int | None = None
+    reason: str = ""
+    head: str = ""
+
+
+def verify_chain(entries: Sequence[ChainEntry | dict[str, Any]], public_key: ec.EllipticCurvePublicKey, *,
+                 prev_hash: str = GENESIS.hex(), first_seq: int = 0,
+                 expected_head: str | None = None) -> ChainCheck:
+    """Check seq continuity, hash links and every signature; report the first bad seq.
+
+    A batch that does not start the chain passes its predecessor's hash and seq
+    (`prev_hash`, `first_seq`). The reported seq is the position where the chain
+    stops being the one the key signed (for a deleted entry: the missing seq).
+    """
+    public_key = _public_key(public_key)
+    prev = prev_hash
+    for position, raw in enumerate(entries):
+        expected_seq = first_seq + position
+        try:
+            entry = raw if isinstance(raw, ChainEntry) else ChainEntry.model_validate(raw)
+        except ValidationError as exc:
+            return ChainCheck(False, expected_seq, f"entry is malformed: {exc.errors()[0]['msg']}")
+        if entry.record.seq != expected_seq:
+            return ChainCheck(False, expected_seq, f"seq {entry.record.seq} where {expected_seq} was expected")
+        if entry.prev_hash != prev:
+            return ChainCheck(False, expected_seq, "prev_hash does not link to the previous entry")
+        digest = entry_hash(bytes.fromhex(prev), entry.record)
+        if digest.hex() != entry.hash:
+            return ChainCheck(False, expected_seq, "hash does not match the record")
+        try:
+            public_key.verify(base64.b64decode(entry.signature, validate=True), SIGNING_CONTEXT + digest,
+                              ec.ECDSA(hashes.SHA256()))
+        except (InvalidSignature, binascii.Error, ValueError):
+            return ChainCheck(False, expected_seq, "signature does not verify under the enclave key")
+        prev = entry.hash
+    if expected_head is not None and prev != expected_head:
+        return ChainCheck(False, first_seq + len(entries), "chain ends before the expected head (truncated)",
+                          prev)
+    return ChainCheck(True, head=prev)
+
+
+# --- export ---------------------------------------------------------------------------------------------
+
+
+def export_jsonl(entries: Iterable[ChainEntry]) -> str:
+    """One JCS-encoded entry per line."""
+    return "".join(rfc8785.dumps(e.document()).decode() + "\n" for e in entries)
+
+
+def parse_jsonl(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _jwk(key: ec.EllipticCurvePublicKey) -> dict[str, Any]:
+    from .server.tls import public_jwk
+
+    return public_jwk(key)
+
+
+def broker_payload(entries: Sequence[ChainEntry], public_key: ec.EllipticCurvePublicKey) -> dict[str, Any]:
+    """A batch for the broker's attestation log (documented in docs/enclave.md, "Per-call audit").
+
+    The broker's LogEntry has no kind for inference calls, so this is a
+    self-contained JSON document the broker can ingest later: the enclave key's
+    JWK (the `tee-pubkey` its attestation bound), the batch's seq range, the hash
+    it continues from, its head and head signature, the batch digest
+    (SHA-256 of the JSON-lines export) and the entries themselves.
+    """
+    if not entries:
+        raise ValueError("an empty batch")
+    lines = export_jsonl(entries)
+    return {
+        "type": BATCH_TYPE,
+        "tee_pubkey_jwk": _jwk(_public_key(public_key)),
+        "first_seq": entries[0].record.seq,
+        "last_seq": entries[-1].record.seq,
+        "prev_hash": entries[0].prev_hash,
+        "head_hash": entries[-1].hash,
+        "head_signature": entries[-1].signature,
+        "batch_digest": hashlib.sha256(lines.encode()).hexdigest(),
+        "entries": [e.document() for e in entries],
+    }
+
+
+# --- the server hook: meter a gRPC method handler ---------------------------------------------------------
+
+
+class CallMeter:
+    """Counts tokens from responses (prompt: max seen; completion: per output index, last/largest seen)."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.time = dt.datetime.now(dt.timezone.utc)
+        self.prompt_tokens = 0
+        self._completion: dict[int, int] = {}
+
+    def observe(self, response: Any) -> None:
+        try:
+            which = response.WhichOneof("response") if hasattr(response, "WhichOneof") else None
+        except ValueError:
+            which = None
+        message = getattr(response, which) if which else response
+        prompt = getattr(message, "prompt_tokens", None)
+        if isinstance(prompt, int):
+            self.prompt_tokens = max(self.prompt_tokens, prompt)
+        completion = getattr(message, "completion_tokens", None)
+        if isinstance(completion, int):
+            index = getattr(message, "index", 0)
+            index = index if isinstance(index, int) else 0
+            self._completion[index] = max(self._completion.get(index, 0), completion)
+
+    def fields(self, status: str) -> dict[str, Any]:
+        return dict(time=self.time, prompt_tokens=self.prompt_tokens,
+                    completion_tokens=sum(self._completion.values()),
+                    latency_ms=(time.perf_counter() - self.started) * 1000, status=status)
+
+
+def _status(context: Any, exc: BaseException | None) -> str:
+    import asyncio
+
+    import grpc
+
+    if isinstance(exc, asyncio.CancelledError):
+        return "CANCELLED"
+    code = None
+    try:
+        code = context.code()
+    except Exception:  # noqa: BLE001 - older grpcio, or a test double
+        pass
+    if isinstance(code, grpc.StatusCode):
+        return code.name
+    if isinstance(code, int):
+        for candidate in grpc.StatusCode:
+            if candidate.value[0] == code:
+                return candidate.name
+    return "UNKNOWN" if exc is not None else "OK"
+
+
+def meter_handler(handler: Any, record: Any) -> Any:
+    """Wrap every behaviour of a grpc.RpcMethodHandler so that `record(**fields)` runs once per call."""
+
+    def finish(meter: CallMeter, context: Any, exc: BaseException | None) -> None:
+        status = _status(context, exc)
+        if status == "OK" and exc is not None:
+            status = "UNKNOWN"
+        record(**meter.fields(status))
+
+    def streaming(behavior):
+        async def wrapped(request, context):
+            meter, error = CallMeter(), None
+            try:
+                result = behavior(request, context)
+                if inspect.isawaitable(result):
+                    result = await result
+                if hasattr(result, "__aiter__"):
+                    async for response in result:
+                        meter.observe(response)
+                        yield response
+                elif result is not None:
+                    for response in result:
+                        meter.observe(response)
+                        yield response
+            except BaseException as exc:
+                error = exc
+                raise
+            finally:
+                finish(meter, context, error)
+        return wrapped
+
+    def unary(behavior):
+        async def wrapped(request, context):
+            meter, error = CallMeter(), None
+            try:
+                result = behavior(request, context)
+                if inspect.isawaitable(result):
+                    result = await result
+                if result is not None:
+                    meter.observe(result)
+                return result
+            except BaseException as exc:
+                error = exc
+                raise
+            finally:
+                finish(meter, context, error)
+        return wrapped
+
+    if handler is None:
+        return None
+    changes = {}
+    for name, wrap in (("unary_unary", unary), ("stream_unary", unary), ("unary_stream", streaming),
+                       ("stream_stream", streaming)):
+        behavior = getattr(handler, name)
+        if behavior is not None:
+            changes[name] = wrap(behavior)
+    return handler._replace(**changes)
