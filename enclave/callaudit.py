@@ -255,13 +255,21 @@ def broker_payload(entries: Sequence[ChainEntry], public_key: ec.EllipticCurvePu
 
 
 class CallMeter:
-    """Counts tokens from responses (prompt: max seen; completion: per output index, last/largest seen)."""
+    """Token counts from the responses, as smg-grpc-servicer sends them.
+
+    prompt: the largest `prompt_tokens` seen. completion, per output index: the
+    sum of the stream chunks' `completion_tokens` (deltas); a `complete`
+    message's count is used only for an index that streamed no chunk (the
+    non-streamed case: it then carries all tokens; when streaming it repeats
+    the last delta).
+    """
 
     def __init__(self) -> None:
         self.started = time.perf_counter()
         self.time = dt.datetime.now(dt.timezone.utc)
         self.prompt_tokens = 0
-        self._completion: dict[int, int] = {}
+        self._streamed: dict[int, int] = {}
+        self._final: dict[int, int] = {}
 
     def observe(self, response: Any) -> None:
         try:
@@ -276,11 +284,19 @@ class CallMeter:
         if isinstance(completion, int):
             index = getattr(message, "index", 0)
             index = index if isinstance(index, int) else 0
-            self._completion[index] = max(self._completion.get(index, 0), completion)
+            if which == "chunk":
+                self._streamed[index] = self._streamed.get(index, 0) + completion
+            else:
+                self._final[index] = max(self._final.get(index, 0), completion)
+
+    @property
+    def completion_tokens(self) -> int:
+        indices = set(self._streamed) | set(self._final)
+        return sum(self._streamed[i] if i in self._streamed else self._final[i] for i in indices)
 
     def fields(self, status: str) -> dict[str, Any]:
         return dict(time=self.time, prompt_tokens=self.prompt_tokens,
-                    completion_tokens=sum(self._completion.values()),
+                    completion_tokens=self.completion_tokens,
                     latency_ms=(time.perf_counter() - self.started) * 1000, status=status)
 
 

@@ -159,20 +159,35 @@ def test_prompt_and_completion_text_never_reach_the_chain():
     chain = CallAuditChain(ec.generate_private_key(ec.SECP256R1()), model="tiny")
     request = vllm_engine_pb2.GenerateRequest(request_id="r1", text=SECRET)
 
-    async def generate(req, context):   # echoes the prompt back in every field it can
+    async def generate(req, context):   # streams deltas (2 + 1), echoing the prompt wherever it can
         yield vllm_engine_pb2.GenerateResponse(chunk=vllm_engine_pb2.GenerateStreamChunk(
             token_ids=[1, 2], prompt_tokens=7, completion_tokens=2))
-        yield vllm_engine_pb2.GenerateResponse(complete=vllm_engine_pb2.GenerateComplete(
-            output_ids=[1, 2, 3], finish_reason=req.text, prompt_tokens=7, completion_tokens=3))
+        yield vllm_engine_pb2.GenerateResponse(chunk=vllm_engine_pb2.GenerateStreamChunk(
+            token_ids=[3], prompt_tokens=7, completion_tokens=1))
+        yield vllm_engine_pb2.GenerateResponse(complete=vllm_engine_pb2.GenerateComplete(   # repeats the last delta
+            output_ids=[3], finish_reason=req.text, prompt_tokens=7, completion_tokens=1))
 
     responses = run_metered(chain, generate, request)
-    assert len(responses) == 2
+    assert len(responses) == 3
     [entry] = chain.entries()
     assert (entry.record.caller, entry.record.model, entry.record.status) == ("alice", "tiny", "OK")
     assert (entry.record.prompt_tokens, entry.record.completion_tokens) == (7, 3)
     payload = broker_payload(chain.entries(), chain.public_key())
     for blob in (export_jsonl(chain.entries()), json.dumps(payload), repr(chain.entries())):
         assert "ZEBRA" not in blob and "hunter2" not in blob
+
+
+def test_non_streamed_n2_counts_each_complete():
+    chain = CallAuditChain(ec.generate_private_key(ec.SECP256R1()))
+
+    async def generate(req, context):
+        for index, count in ((0, 5), (1, 4)):
+            yield vllm_engine_pb2.GenerateResponse(complete=vllm_engine_pb2.GenerateComplete(
+                output_ids=list(range(count)), prompt_tokens=6, completion_tokens=count, index=index))
+
+    run_metered(chain, generate, vllm_engine_pb2.GenerateRequest(text="x"))
+    [entry] = chain.entries()
+    assert (entry.record.prompt_tokens, entry.record.completion_tokens) == (6, 9)
 
 
 def test_failed_call_is_recorded_with_its_status():
