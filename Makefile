@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.veil-installed
 
-.PHONY: all demo test bench setup clean
+.PHONY: all demo test bench fuzz setup clean
 
 all: test
 
@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/ruff check attestation policies keybroker enclave veil bench tests
+	$(BIN)/ruff check attestation policies keybroker enclave veil bench tests fuzz
 	$(BIN)/python -m pytest -n 2 -q
 
 demo: $(STAMP)
@@ -33,6 +33,10 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/attest_verify.py
 	$(BIN)/python bench/policy_eval.py
+
+FUZZ_SECONDS ?= 60
+fuzz: $(STAMP)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/python -m fuzz
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

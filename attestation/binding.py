@@ -34,7 +34,11 @@ def _digest(obj: Mapping[str, Any], hash_alg: str) -> bytes:
         hasher = HASHES[hash_alg]
     except KeyError:
         raise ValueError(f"unsupported binding hash {hash_alg!r}; expected one of {sorted(HASHES)}") from None
-    return hasher(rfc8785.dumps(dict(obj))).digest()
+    try:
+        return hasher(rfc8785.dumps(dict(obj))).digest()
+    except rfc8785.CanonicalizationError as exc:   # NaN, ±Infinity, |int| > 2^53, a lone surrogate
+        raise VerificationError("binding.canonical_json",
+                                f"the runtime data has no RFC 8785 canonical form ({exc})") from None
 
 
 def runtime_data_digest(nonce: str, tee_pubkey: Mapping[str, Any], *, additional_evidence: str = "",

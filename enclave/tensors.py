@@ -51,7 +51,7 @@ def iter_tensors(data: memoryview, name: str) -> Iterator[tuple[str, "torch.Tens
             dtype = getattr(torch, _DTYPES[info["dtype"]])
             shape = [int(d) for d in info["shape"]]
             begin, end = (int(x) for x in info["data_offsets"])
-        except (KeyError, TypeError, ValueError, AttributeError):
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError):   # OverflowError: int(1e400)
             raise UnsealError(name, f"tensor {tensor_name!r} has an unsupported dtype or malformed entry") from None
         count = math.prod(shape)
         if not 0 <= begin <= end <= limit or end - begin != count * dtype.itemsize:

@@ -207,7 +207,10 @@ def issuer_chain(value: str | bytes) -> bytes:
         text = unquote(text)
     if "-----BEGIN CERTIFICATE-----" not in text:
         raise ParseError("Intel issuer chain", "PEM", None, "no PEM certificate found")
-    return text.encode("ascii")
+    try:
+        return text.encode("ascii")
+    except UnicodeEncodeError:
+        raise ParseError("Intel issuer chain", "PEM", None, "is not ASCII text") from None
 
 
 def crl_der(body: bytes, *, structure: str = "Intel CRL") -> bytes:
@@ -268,9 +271,9 @@ def pck_crl_ca(der: bytes) -> PckCa:
     """Which PCK CA issued a PCK CRL, from its issuer CN ("Intel SGX PCK Platform CA" / "…Processor CA")."""
     try:
         crl = x509.load_der_x509_crl(der)
-    except ValueError as exc:
+        cn = " ".join(str(a.value) for a in crl.issuer.get_attributes_for_oid(x509.NameOID.COMMON_NAME))
+    except ValueError as exc:          # the issuer Name is parsed lazily, so a malformed one raises here
         raise ParseError("Intel PCK CRL", "CRL", None, f"not a DER CRL ({exc})") from None
-    cn = " ".join(a.value for a in crl.issuer.get_attributes_for_oid(x509.NameOID.COMMON_NAME))
     if "Processor" in cn:
         return "processor"
     if "Platform" in cn:

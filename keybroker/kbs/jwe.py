@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from joserfc import jwe
+from joserfc.errors import DecodeError
 from joserfc.jwk import ECKey, RSAKey
 
 ALGORITHMS = ["ECDH-ES+A256KW", "RSA-OAEP-256", "A256GCM"]
@@ -29,6 +30,13 @@ def wrap(tee_pubkey: dict[str, Any], plaintext: bytes) -> dict[str, str]:
 
 
 def unwrap(response: dict[str, str], private_key) -> bytes:
-    """The guest side: decrypt a KBS resource response with the ephemeral private key."""
+    """The guest side: decrypt a KBS resource response with the ephemeral private key.
+
+    Raises:
+        joserfc.errors.JoseError: the response is not a flattened JWE of five string members, or does not
+            decrypt under this key.
+    """
+    if not isinstance(response, dict) or not all(isinstance(response.get(p), str) for p in PARTS):
+        raise DecodeError("the response is not a JWE: it needs the string members " + ", ".join(PARTS))
     compact = ".".join(response[p] for p in PARTS)
     return jwe.decrypt_compact(compact, private_key, algorithms=ALGORITHMS).plaintext

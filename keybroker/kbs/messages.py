@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+import rfc8785
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 PROTOCOL_VERSIONS = ("0.4.0", "0.1.1", "0.1.0")   # 0.4.0 is Trustee's; older clients send 0.1.x
 SUPPORTED_TEES = ("tdx", "snp")
@@ -28,6 +29,17 @@ class Challenge(_Msg):
 class RuntimeData(_Msg):
     nonce: str = Field(max_length=128)
     tee_pubkey: dict[str, Any] = Field(alias="tee-pubkey")
+
+    @field_validator("nonce", "tee_pubkey")
+    @classmethod
+    def _canonical(cls, value: Any) -> Any:
+        """Both are hashed as RFC 8785 JSON (the binding); NaN, ±Infinity, integers beyond ±2^53 and lone
+        surrogates have no canonical form, and would otherwise fail only after the evidence verified."""
+        try:
+            rfc8785.dumps(value)
+        except rfc8785.CanonicalizationError as exc:
+            raise ValueError(f"has no RFC 8785 canonical form ({exc})") from None
+        return value
 
 
 class InitData(_Msg):

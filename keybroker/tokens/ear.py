@@ -84,7 +84,7 @@ def verify(keys: SigningKeys, token: str, *, issuer: str) -> dict[str, Any]:
             raise Unauthenticated("token.kid", "attestation token names no key of this broker")
         payload = jwt.decode(token, key, algorithms=["ES256"], issuer=issuer,
                              options={"require": ["iat", "exp", "jti", "iss"]}, leeway=5)
-    except jwt.PyJWTError as exc:
+    except (jwt.PyJWTError, UnicodeError) as exc:      # a str that is not UTF-8 encodable is no token either
         raise Unauthenticated("token.invalid", f"attestation token rejected: {type(exc).__name__}") from None
     if payload.get("eat_profile") != PROFILE:
         raise Unauthenticated("token.profile", "attestation token has an unexpected eat_profile")
