@@ -3,6 +3,10 @@ resource → decrypt with the ephemeral private key (which never leaves this pro
 
     client = KbsClient("https://broker:8443", EmulatedAttester(vendor, "tdx"))
     dek = client.get_resource("models/llama/dek")
+
+With `gpus=` (an attester of the VM's GPUs: NvmlGpuAttester, EmulatedGpuAttester)
+the evidence is composite: each GPU answers a nonce derived from the broker's
+nonce and the ephemeral key, and the CPU report data covers the GPU evidence.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from joserfc.jwk import ECKey
 
 from attestation.attesters.base import Attester
 from attestation.binding import report_data
+from attestation.composite import cpu_report_data, gpu_nonce
 from attestation.evidence import Evidence
 
 from .kbs import jwe
@@ -65,9 +70,11 @@ def hash_alg(challenge: dict) -> str:
 
 
 class KbsClient:
-    def __init__(self, base_url: str, attester: Attester, *, http: httpx.Client | None = None) -> None:
+    def __init__(self, base_url: str, attester: Attester, *, gpus: Any | None = None,
+                 http: httpx.Client | None = None) -> None:
         self.http = http or httpx.Client(base_url=base_url, timeout=30.0)
         self.attester = attester
+        self.gpus = gpus
         self.key = ephemeral_key()
         self.token: str | None = None
 
@@ -85,10 +92,15 @@ class KbsClient:
 
     def attest(self) -> str:
         challenge = self.auth()
-        pubkey = tee_pubkey(self.key)
-        data = report_data(challenge["nonce"], pubkey, hash_alg=hash_alg(challenge))
+        nonce, pubkey, alg = challenge["nonce"], tee_pubkey(self.key), hash_alg(challenge)
+        additional = ""
+        if self.gpus is not None:
+            gpu_evidence = self.gpus.collect(gpu_nonce(nonce, pubkey, hash_alg=alg))
+            additional, data = cpu_report_data(gpu_evidence, nonce, pubkey, hash_alg=alg)
+        else:
+            data = report_data(nonce, pubkey, hash_alg=alg)
         evidence = self.attester.collect(data)
-        body = attestation_body(challenge["nonce"], pubkey, evidence)
+        body = attestation_body(nonce, pubkey, evidence, additional)
         self.token = self._check(self.http.post("/kbs/v0/attest", json=body))["token"]
         return self.token
 

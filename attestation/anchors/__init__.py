@@ -107,7 +107,8 @@ class TrustAnchors:
         return None
 
     def __add__(self, other: TrustAnchors) -> TrustAnchors:
-        return TrustAnchors(self.anchors + other.anchors)
+        """Both sets; an anchor present in both (same name and certificate) appears once."""
+        return TrustAnchors(self.anchors + tuple(a for a in other.anchors if a not in self.anchors))
 
     @property
     def has_emulated(self) -> bool:

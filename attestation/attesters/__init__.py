@@ -11,9 +11,9 @@ from .base import Attester, check_report_data
 from .configfs import ConfigfsTsmAttester, TsmFilesystem
 from .detect import detect_attester
 from .devices import SevGuestDeviceAttester, TdReport, TdxGuestDeviceAttester
-from .emulated import EmulatedAttester
+from .emulated import EmulatedAttester, EmulatedGpuAttester
 from .nvidia import NvmlGpuAttester
 
-__all__ = ["Attester", "ConfigfsTsmAttester", "EmulatedAttester", "NvmlGpuAttester", "SevGuestDeviceAttester",
-           "TdReport", "TdxGuestDeviceAttester", "TsmFilesystem", "check_report_data",
+__all__ = ["Attester", "ConfigfsTsmAttester", "EmulatedAttester", "EmulatedGpuAttester", "NvmlGpuAttester",
+           "SevGuestDeviceAttester", "TdReport", "TdxGuestDeviceAttester", "TsmFilesystem", "check_report_data",
            "detect_attester"]

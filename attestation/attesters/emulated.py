@@ -30,3 +30,21 @@ class EmulatedAttester:
 
     def collect(self, report_data: bytes) -> Evidence:
         return self.vendor.evidence(self._tee, check_report_data(report_data), **self.measurements)
+
+
+class EmulatedGpuAttester:
+    """Evidence of `count` emulated GPUs (the emulated vendor's NVIDIA half); `cc_mode` is what NVML
+    would report, `spec` goes to the SPDM report generator (driver_version, measurements, …)."""
+
+    tee = "nvidia"
+
+    def __init__(self, vendor: EmulatedVendor, *, count: int = 1, cc_mode: str | None = "on", **spec: Any) -> None:
+        if not 1 <= count <= 8:
+            raise ValueError("an emulated VM has 1 to 8 GPUs")
+        self.nvidia = vendor.nvidia
+        self.count = count
+        self.cc_mode = cc_mode
+        self.spec = spec
+
+    def collect(self, nonce: bytes) -> tuple:
+        return tuple(self.nvidia.evidence(nonce, gpu=i, cc_mode=self.cc_mode, **self.spec) for i in range(self.count))

@@ -4,6 +4,7 @@
     <dir>/intel/root_ca.pem             emulated "Intel SGX Root CA"
     <dir>/amd/ask_ark_<product>.pem     ASK then ARK (like AMD KDS cert_chain)
     <dir>/amd/asvk_ark_<product>_vlek.pem
+    <dir>/nvidia/{device-identity,rim}.pem  emulated NVIDIA device-identity and RIM roots
 
 A broker or an auditor configures these with `load_anchors`; every Anchor it
 returns has kind="emulated".
@@ -69,4 +70,5 @@ def load_anchors(directory: str | Path) -> TrustAnchors:
             raise ValueError(f"exported ARKs for {product} disagree")
         anchors.append(Anchor(name=f"emulated-amd-{lower}", kind="emulated", vendor="amd",
                               product=product, certificate=ark, intermediates=(ask, asvk)))
-    return TrustAnchors(tuple(anchors))
+    from .nvidia import load_nvidia_anchors
+    return TrustAnchors(tuple(anchors)) + load_nvidia_anchors(directory)

@@ -15,6 +15,7 @@ a GPU is the same GPU across runs. Generated on first use like AMD products.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import os
@@ -23,8 +24,10 @@ import tempfile
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 
 from ..anchors import Anchor, TrustAnchors
@@ -128,9 +131,7 @@ class EmulatedNvidia:
 
     def chain_pem(self, gpu: int = 0) -> bytes:
         """Leaf → BROM → Provisioner → Identity → root, PEM, as NVML returns it."""
-        certs = (self._leaf(gpu)[1], *(self._keys[n][0] for n in ("brom", "provisioner", "identity",
-                                                                   "device_root")))
-        return b"".join(c.public_bytes(Encoding.PEM) for c in certs)
+        return b"".join(c.public_bytes(Encoding.PEM) for c in self.chain(gpu))
 
     def report(self, nonce: bytes, *, gpu: int = 0, **spec) -> bytes:
         """A signed SPDM report; `spec` takes GpuReportSpec fields (driver_version, measurements, …)."""
@@ -144,6 +145,43 @@ class EmulatedNvidia:
     def evidence(self, nonce: bytes, *, gpu: int = 0, cc_mode: str | None = "on", **spec) -> GpuEvidence:
         return GpuEvidence(report=self.report(nonce, gpu=gpu, **spec), certificates=self.chain_pem(gpu),
                            arch="hopper", uuid=f"GPU-emulated-{gpu}", cc_mode=cc_mode)
+
+    # ---------------------------------------------------------------- OCSP
+
+    def chain(self, gpu: int = 0) -> tuple[x509.Certificate, ...]:
+        """Leaf → BROM → Provisioner → Identity → root."""
+        return (self._leaf(gpu)[1], *(self._keys[n][0] for n in ("brom", "provisioner", "identity", "device_root")))
+
+    def ocsp(self, cert: x509.Certificate, *, at: dt.datetime, revoked: bool = False,
+             validity: dt.timedelta = dt.timedelta(days=7)) -> bytes:
+        """A DER OCSP response about `cert` (a CA of the device chain), signed by its issuer's key."""
+        issuer_name = next((n for n, (c, _) in self._keys.items() if c.subject == cert.issuer), None)
+        if issuer_name is None:
+            raise ValueError(f"'{cert.subject.rfc4514_string()}' was not issued by an emulated NVIDIA CA")
+        issuer, key = self._keys[issuer_name]
+        if revoked:
+            status, when, reason = ocsp.OCSPCertStatus.REVOKED, at - dt.timedelta(days=1), x509.ReasonFlags.key_compromise
+        else:
+            status, when, reason = ocsp.OCSPCertStatus.GOOD, None, None
+        builder = (ocsp.OCSPResponseBuilder()
+                   .add_response(cert=cert, issuer=issuer, algorithm=hashes.SHA384(), cert_status=status,
+                                 this_update=at - dt.timedelta(hours=1), next_update=at + validity,
+                                 revocation_time=when, revocation_reason=reason)
+                   .responder_id(ocsp.OCSPResponderEncoding.HASH, issuer))
+        return builder.sign(key, hashes.SHA384()).public_bytes(Encoding.DER)
+
+    def add_collateral(self, writer, *, at: dt.datetime, gpu: int = 0, revoked: tuple[str, ...] = ()) -> None:
+        """Stage the default RIMs and the device chain's OCSP answers in a BundleWriter.
+
+        `revoked` names certificates (brom, provisioner, identity, rim_signer, rim_ca) to report as revoked."""
+        from ..collateral.nvidia import add_ocsp, add_rim
+        for rim_id, xml in self.rims().items():
+            add_rim(writer, rim_id, xml)
+        device = ("brom", "provisioner", "identity", "device_root")      # the GPU leaf is not checked
+        for chain in (device, ("rim_signer", "rim_ca", "rim_root")):
+            for name, issuer in zip(chain, chain[1:]):
+                cert = self._keys[name][0]
+                add_ocsp(writer, cert, self._keys[issuer][0], self.ocsp(cert, at=at, revoked=name in revoked))
 
     # ---------------------------------------------------------------- RIMs
 

@@ -124,9 +124,11 @@ class EmulatedVendor:
 
     def export_anchors(self, directory: str | Path,
                        products: tuple[str, ...] = AMD_PRODUCTS) -> Path:
-        """Write the public anchor certificates (never keys); see attestation.emulated.export."""
+        """Write the public anchor certificates (never keys), NVIDIA's included; see attestation.emulated.export."""
         from .export import write_anchors
-        return write_anchors(self.anchors(products), Path(directory))
+        from .nvidia import write_nvidia_anchors
+        write_anchors(self.anchors(products), Path(directory))
+        return write_nvidia_anchors(self.nvidia_anchors(), Path(directory))
 
     # ------------------------------------------------------------ TDX
 

@@ -78,16 +78,54 @@ def _from_kbs_json(raw: bytes) -> Evidence:
     raise ParseError("evidence", "tee-evidence", None, "no TDX quote or base64 SNP report found in the JSON")
 
 
+def _composite_of(entry: LogEntry) -> tuple[str, str, dict, Evidence] | None:
+    """(additional evidence, nonce, tee-pubkey, CPU evidence) of a KBS attestation that carried GPU evidence."""
+    raw = entry.evidence()
+    if not raw.lstrip().startswith(b"{"):
+        return None
+    try:
+        doc = json.loads(raw)
+        tee_evidence = doc.get("tee-evidence")
+        if isinstance(tee_evidence, str):
+            tee_evidence = json.loads(tee_evidence)
+        additional = tee_evidence.get("additional_evidence") if isinstance(tee_evidence, dict) else None
+        runtime = doc.get("runtime-data") or {}
+        if not additional:
+            return None
+        return additional, runtime["nonce"], runtime["tee-pubkey"], _from_kbs_json(raw)
+    except (ValueError, AttributeError, TypeError, KeyError):
+        raise ParseError("evidence", "tee-evidence", None, "composite evidence without its runtime data") from None
+
+
+def _verify_recorded(entry: LogEntry, opts: VerifyOptions):
+    """Verify the recorded evidence as the broker did: CPU alone, or CPU + GPUs with their binding.
+
+    The log does not record the session's report-data hash; a composite binding is
+    accepted under any of the protocol's hashes (SHA-384 first), each equally binding."""
+    from attestation.binding import HASHES
+    from attestation.composite import CompositeEvidence, verify_composite
+
+    composite = _composite_of(entry)
+    if composite is None:
+        return verify(evidence_of(entry), opts)
+    additional, nonce, pubkey, cpu = composite
+    result = None
+    for alg in sorted(HASHES, key=lambda a: a != "sha384"):
+        result = verify_composite(CompositeEvidence(cpu, additional, alg), opts, nonce=nonce, tee_pubkey=pubkey)
+        if result.verified:
+            break
+    return result
+
+
 def reverify_entry(entry: LogEntry, opts: VerifyOptions, policies: Mapping[str, Any] | None = None) -> Outcome:
     """Re-verify one entry; `policies` maps policy name → policies.CompiledPolicy."""
     if entry.evidence_b64 is None:
         return Outcome(entry.seq, skipped="no evidence recorded")
-    if entry.tee in ("nvidia", "composite"):
-        return Outcome(entry.seq, skipped=f"{entry.tee} evidence is not re-verified here yet")
+    if entry.tee == "nvidia":
+        return Outcome(entry.seq, skipped="GPU evidence without its CPU TEE is not re-verified here")
     at = entry.verification_time or entry.time
     try:
-        evidence = evidence_of(entry)                                                    # (1)
-        result = verify(evidence, dataclasses.replace(opts, at=at))                       # (2)
+        result = _verify_recorded(entry, dataclasses.replace(opts, at=at))               # (1), (2)
     except ParseError as exc:
         return _compare_decision(entry, False, ("evidence",), [], [f"unreadable evidence: {exc.message}"])
     checked, mismatches, notes = ["evidence"], [], []

@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from attestation.binding import check_report_data
 from attestation.claims import Claims
+from attestation.composite import CompositeEvidence, verify_composite
 from attestation.errors import ParseError, VerificationError
 from attestation.verify import verify
 
@@ -53,21 +54,23 @@ def _verify(state: BrokerState, row: KbsSession, msg: KbsAttestation) -> Claims:
     rd = msg.runtime_data
     check_tee_pubkey(rd.tee_pubkey)
     submitted = decode(row.tee, msg.tee_evidence)
-    if submitted.additional_evidence:
-        raise EvidenceRejected(Reason("kbs.additional_evidence", "device (GPU) evidence is not supported by this "
-                                      "broker yet; send the CPU evidence alone"))
+    opts = state.verify_options(utcnow())
     try:
-        result = verify(submitted.evidence, state.verify_options(utcnow()))
+        if submitted.additional_evidence:        # CPU + GPUs: the CPU report data covers the GPU evidence
+            composite = CompositeEvidence(submitted.evidence, submitted.additional_evidence, row.hash_alg)
+            result = verify_composite(composite, opts, nonce=rd.nonce, tee_pubkey=rd.tee_pubkey)
+        else:
+            result = verify(submitted.evidence, opts)
     except ParseError as exc:
         raise EvidenceRejected(Reason(exc.code, exc.message)) from None
     if not result.verified:
         f = result.errors[0]
         raise EvidenceRejected(Reason(f.code, f.message, f.expected, f.actual))
-    try:
-        check_report_data(result.claims.report_data, rd.nonce, rd.tee_pubkey,
-                          additional_evidence=submitted.additional_evidence, hash_alg=row.hash_alg)
-    except VerificationError as exc:
-        raise EvidenceRejected(Reason(exc.check, exc.detail, exc.expected, exc.actual)) from None
+    if not submitted.additional_evidence:        # verify_composite has checked the binding already
+        try:
+            check_report_data(result.claims.report_data, rd.nonce, rd.tee_pubkey, hash_alg=row.hash_alg)
+        except VerificationError as exc:
+            raise EvidenceRejected(Reason(exc.check, exc.detail, exc.expected, exc.actual)) from None
     return result.claims
 
 
@@ -104,7 +107,7 @@ def _record(state: BrokerState, row: KbsSession, msg: KbsAttestation, raw: bytes
             raise _Replayed()
         seq = journal.append(db, state.log_signer, state.settings.log_origin, kind="attestation",
                              decision="allow", time=now, session_id=row.id, tee=row.tee, evidence=raw,
-                             claims=claims_doc, action="attest", verification_time=now)
+                             claims=claims_doc, action="attest", verification_time=claims.verified_at)
         db.add(Attestation(id=att_id, session_id=row.id, tee=row.tee, claims_json=json.dumps(claims_doc),
                            tee_pubkey_json=json.dumps(msg.runtime_data.tee_pubkey),
                            evidence_digest=hashlib.sha256(raw).hexdigest(), created_at=now, expires_at=now + ttl, log_seq=seq))

@@ -61,12 +61,14 @@ def vendor(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def trust_dirs(vendor, tmp_path_factory):
-    """(exported emulated anchors, offline bundle with emulated Intel collateral valid ±15 days)."""
+    """(exported emulated anchors, offline bundle: emulated Intel collateral valid ±15 days, NVIDIA RIMs + OCSP)."""
     from attestation.collateral.bundle import BundleWriter
     base = tmp_path_factory.mktemp("trust")
     anchors = vendor.export_anchors(base / "anchors")
     with BundleWriter(base / "bundle") as writer:
-        writer.add_tdx(vendor.tdx_collateral(at=dt.datetime.now(dt.timezone.utc)))
+        now = dt.datetime.now(dt.timezone.utc)
+        writer.add_tdx(vendor.tdx_collateral(at=now))
+        vendor.nvidia.add_collateral(writer, at=now)           # RIMs and OCSP answers for emulated GPUs
     return anchors, base / "bundle"
 
 

@@ -62,13 +62,15 @@ def test_amd_hierarchy_persists_and_reloads(vendor):
 def test_export_contains_only_public_certificates(vendor, tmp_path):
     out = vendor.export_anchors(tmp_path / "anchors")
     files = [p for p in out.rglob("*") if p.is_file()]
-    assert {p.name for p in files} >= {"root_ca.pem", "ask_ark_milan.pem", "asvk_ark_turin_vlek.pem"}
+    assert {p.name for p in files} >= {"root_ca.pem", "ask_ark_milan.pem", "asvk_ark_turin_vlek.pem",
+                                       "device-identity.pem", "rim.pem"}
     for path in files:
         text = path.read_bytes()
         assert b"PRIVATE KEY" not in text
         assert vendor._seed.hex().encode() not in text
     reloaded = load_anchors(out)
-    assert {a.name for a in reloaded.anchors} == {a.name for a in vendor.anchors().anchors}
+    expected = vendor.anchors() + vendor.nvidia_anchors()
+    assert {a.name for a in reloaded.anchors} == {a.name for a in expected.anchors}
     assert all(a.kind == "emulated" for a in reloaded.anchors)
 
 
