@@ -79,7 +79,7 @@ class SnpLaunch:
 def snp_measurement(launch: SnpLaunch) -> bytes:
     """The 48-byte expected MEASUREMENT. MeasureError for bad parameters, ParseError for an unusable OVMF."""
     launch.check()
-    footer_table(launch.ovmf.read_bytes(), structure="OVMF")      # a clear error before the library's own
+    _check_image(launch.ovmf)
     try:
         digest = guest.calc_launch_digest(
             SevMode.SEV_SNP, launch.vcpus, launch.signature(), str(launch.ovmf),
@@ -88,15 +88,23 @@ def snp_measurement(launch: SnpLaunch) -> bytes:
             VMMType[launch.vmm])
     except (RuntimeError, KeyError) as exc:
         raise ParseError("OVMF", "SEV metadata", None, f"cannot be measured for SEV-SNP: {exc}") from None
-    except ValueError as exc:       # ctypes reads past a truncated structure; unknown metadata section types
-        raise ParseError("OVMF", "SEV metadata", None, f"malformed: {exc}") from None
+    except (ValueError, AssertionError) as exc:     # truncated structures, unknown section types, bad sizes
+        raise ParseError("OVMF", "SEV metadata", None, f"malformed: {exc or type(exc).__name__}") from None
     return bytes(digest)
+
+
+def _check_image(ovmf: Path) -> None:
+    """Clear errors before the library's own: a GUIDed table, whole pages."""
+    image = ovmf.read_bytes()
+    footer_table(image, structure="OVMF")
+    if len(image) % 0x1000:
+        raise ParseError("OVMF", "image size", None, f"{len(image)} bytes is not a whole number of 4 KiB pages")
 
 
 def snp_ovmf_hash(ovmf: Path) -> bytes:
     """The `snp:ovmf-hash` of a firmware image: the launch digest after its own pages only."""
-    footer_table(ovmf.read_bytes(), structure="OVMF")
+    _check_image(ovmf)
     try:
         return bytes(guest.calc_snp_ovmf_hash(str(ovmf)))
-    except (RuntimeError, ValueError, KeyError) as exc:
+    except (RuntimeError, ValueError, KeyError, AssertionError) as exc:
         raise ParseError("OVMF", "SEV metadata", None, f"malformed: {exc}") from None

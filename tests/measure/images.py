@@ -49,7 +49,7 @@ class Section:
     attributes: int
 
 
-def tdvf_image(sections: list[Section], *, version: int = 1, signature: bytes = b"TDVF") -> bytes:
+def tdvf_image(sections: list[Section], *, version: int = 1, signature: bytes = b"TDVF", pad_to: int = 16) -> bytes:
     body = b""
     records = b""
     for s in sections:
@@ -60,6 +60,7 @@ def tdvf_image(sections: list[Section], *, version: int = 1, signature: bytes = 
     descriptor_at = len(body)
     body += signature + struct.pack("<III", 16 + len(records), version, len(sections)) + records
     body += bytes(-len(body) % 16)
+    body += bytes(-(len(body) + 4 + 18 + 18 + 32) % pad_to)
     return close(body, [(TDX_OFFSET, b"@tdvf")], offsets={"tdvf": descriptor_at})
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from .. import __version__
-from . import attest, audit, broker, demo, doctor, enclave, key, model, policy
+from . import attest, audit, broker, demo, doctor, enclave, key, measure, model, policy
 
 app = typer.Typer(
     name="veil",
@@ -21,6 +21,7 @@ app.add_typer(key.app, name="key")
 app.add_typer(audit.app, name="audit")
 app.add_typer(model.app, name="model")
 app.add_typer(enclave.app, name="enclave")
+app.add_typer(measure.app, name="measure")
 app.command("demo")(demo.run)
 app.command("doctor")(doctor.run)
 
