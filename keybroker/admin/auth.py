@@ -3,6 +3,8 @@
 Header `kid` names the admin key; claims `aud` (the broker's admin audience),
 `iat`, `exp` (at most admin_token_max_ttl_s after iat) and `jti`, which is
 recorded and refused a second time. The broker stores public keys only.
+Every refused admin call (no or bad token, missing role) is a denial in the
+attestation log, naming the route and, once authenticated, the actor.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from joserfc.jwk import ECKey
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
+from .. import journal
 from ..db.engine import utcnow
 from ..db.models import AdminKey, UsedJti
 from ..deps import get_state
-from ..errors import Forbidden, Unauthenticated
+from ..errors import BrokerError, Forbidden, Reason, Unauthenticated
 from ..state import BrokerState
 
 ROLES = ("policy-admin", "key-admin", "auditor", "operator")
@@ -62,21 +65,32 @@ def _claims(state: BrokerState, token: str, key: AdminKey) -> dict:
 def _record_jti(state: BrokerState, jti: str, exp: int) -> None:
     now = utcnow()
     try:
-        with state.sessions.begin() as db:
+        with state.writes() as db:
             db.execute(delete(UsedJti).where(UsedJti.expires_at < now))
             db.add(UsedJti(jti=jti[:128], expires_at=datetime.fromtimestamp(exp, timezone.utc)))
     except IntegrityError:
         raise Unauthenticated("admin.token_replayed", "this admin token (jti) was already used") from None
 
 
-def authenticate(request: Request) -> Principal:
+def _log_refusal(request: Request, exc: BrokerError, who: Principal | None = None) -> None:
+    """Append the refused admin call (route template, not the raw path) as a denial."""
+    state = get_state(request)
+    route = getattr(request.scope.get("route"), "path", "?")
+    with state.writes() as db:
+        journal.append(db, state.log_signer, state.settings.log_origin, tenant=who.tenant if who else None,
+                       kind="denial", decision="deny", actor=who.actor if who else None,
+                       action=f"admin {request.method} {route}", why=(Reason(exc.code, exc.message),))
+    state.metrics.denials.labels("admin", exc.code).inc()
+
+
+def _authenticate(request: Request) -> Principal:
     state = get_state(request)
     token = _bearer(request)
     try:
         kid = jwt.get_unverified_header(token).get("kid")
     except jwt.PyJWTError:
         raise Unauthenticated("admin.token_invalid", "admin token is not a JWT") from None
-    with state.sessions() as db:
+    with state.reads() as db:
         key = db.get(AdminKey, kid) if isinstance(kid, str) else None
     if key is None or key.disabled:
         raise Unauthenticated("admin.unknown_key", "admin token is not signed by a registered admin key")
@@ -85,10 +99,20 @@ def authenticate(request: Request) -> Principal:
     return Principal(key.kid, key.name, key.tenant, frozenset(key.roles.split()))
 
 
+def authenticate(request: Request) -> Principal:
+    try:
+        return _authenticate(request)
+    except Unauthenticated as exc:
+        _log_refusal(request, exc)
+        raise
+
+
 def require_role(*roles: str):
-    def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    def check(request: Request, principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
         if not principal.roles.intersection(roles):
-            raise Forbidden("admin.role", f"this action needs one of the roles {', '.join(roles)}")
+            exc = Forbidden("admin.role", f"this action needs one of the roles {', '.join(roles)}")
+            _log_refusal(request, exc, principal)
+            raise exc
         return principal
     return check
 
