@@ -19,22 +19,23 @@ pytest.importorskip("smg_grpc_servicer", reason="smg-grpc-servicer is not instal
 
 pytestmark = pytest.mark.vllm
 ROOT = Path(__file__).resolve().parents[2]
-LEVEL_KEYS = {"streams", "calls", "baseline_tokens_per_s", "enclave_tokens_per_s", "tokens_per_s_ratio",
+LEVEL_KEYS = {"streams", "calls", "rounds", "baseline_tokens_per_s", "enclave_tokens_per_s", "tokens_per_s_ratio",
               "baseline_ttft_p50_ms", "baseline_ttft_p99_ms", "enclave_ttft_p50_ms", "enclave_ttft_p99_ms",
-              "ttft_p50_delta_ms"}
+              "ttft_p50_delta_ms", "baseline_chunks_per_call", "enclave_chunks_per_call"}
 
 
 def test_serve_bench_prints_its_figures_as_the_last_line():
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "serve.py"), "--streams", "1,2", "--max-tokens", "4",
-                           "--requests", "1"], capture_output=True, text=True, timeout=900, cwd=ROOT, env=env)
+                           "--requests", "1", "--rounds", "1"], capture_output=True, text=True, timeout=900, cwd=ROOT, env=env)
     assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-4000:])
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["max_tokens"] == 4 and result["requests_per_stream"] == 1
+    assert (result["max_tokens"], result["requests_per_stream"], result["rounds"]) == (4, 1, 1)
     assert [lv["streams"] for lv in result["levels"]] == [1, 2]
     for lv in result["levels"]:
         assert set(lv) == LEVEL_KEYS
-        assert lv["calls"] == lv["streams"]
+        assert lv["calls"] == lv["streams"] and lv["rounds"] == 1
+        assert 1 <= lv["baseline_chunks_per_call"] <= 4 and 1 <= lv["enclave_chunks_per_call"] <= 4
         for key in LEVEL_KEYS - {"ttft_p50_delta_ms"}:
             assert lv[key] > 0, key
         assert lv["ttft_p50_delta_ms"] == pytest.approx(lv["enclave_ttft_p50_ms"] - lv["baseline_ttft_p50_ms"],
