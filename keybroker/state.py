@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Engine
@@ -14,7 +15,7 @@ from attestation.collateral import CollateralSource
 from attestation.options import VerifyOptions
 
 from .audit.checkpoint import NoteSigner
-from .db.engine import make_engine, session_factory
+from .db.engine import WriteLock, make_engine, read_session_factory, session_factory, write_session
 from .db.migrate import require_current
 from .errors import BrokerError
 from .metrics import Metrics
@@ -75,6 +76,16 @@ class BrokerState:
     log_signer: NoteSigner
     policies: CompiledCache
     metrics: Metrics
+    reads: sessionmaker[Session] = field(init=False)
+    write_lock: WriteLock = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reads = read_session_factory(self.engine)
+        self.write_lock = WriteLock(self.engine)
+
+    def writes(self) -> AbstractContextManager[Session]:
+        """A write transaction (commit on success), queued with the other writers on SQLite."""
+        return write_session(self.sessions, self.write_lock)
 
     def verify_options(self, at: datetime) -> VerifyOptions:
         return VerifyOptions(anchors=self.anchors, collateral=self.collateral, at=at)

@@ -14,7 +14,7 @@ from .auth import Principal
 
 def checkpoint(state: BrokerState) -> str:
     """A fresh signed checkpoint if the log grew since the last one; the latest otherwise."""
-    with state.sessions.begin() as db:
+    with state.writes() as db:
         store = SqlLogStore(db)
         latest = store.latest_checkpoint()
         size = store.size()
@@ -26,7 +26,7 @@ def checkpoint(state: BrokerState) -> str:
 def export(state: BrokerState, who: Principal) -> dict:
     note = checkpoint(state)
     size = int(note.split("\n", 2)[1])
-    with state.sessions() as db:
+    with state.reads() as db:
         hashes = SqlLogStore(db).leaf_hashes(0, size)
         rows = db.execute(select(LogRecord.seq, LogRecord.entry)
                           .where(LogRecord.seq < size, or_(LogRecord.tenant == who.tenant, LogRecord.tenant.is_(None)))

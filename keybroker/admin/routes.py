@@ -73,7 +73,7 @@ def bind_policy(repo: Seg, type_: Seg, tag: Seg, body: BindIn, state: StateDep, 
 @router.get("/keys")
 def list_keys(state: StateDep, who: KeyReader) -> list[dict]:
     """Resources of the caller's tenant: paths, versions, bound policy. Never values."""
-    with state.sessions() as db:
+    with state.reads() as db:
         return [info.as_dict() for info in store.listing(db, who.tenant)]
 
 
@@ -103,7 +103,7 @@ def get_policy(name: Seg, version: int, state: StateDep, who: PolicyReader) -> d
 @router.post("/admins", status_code=201)
 def add_admin(body: AdminIn, state: StateDep, who: Operator) -> dict:
     """Register another admin's public key in the operator's own tenant."""
-    with state.sessions.begin() as db:
+    with state.writes() as db:
         kid = register(db, name=body.name, tenant=who.tenant, roles=body.roles, jwk=body.public_jwk)
         service.log_action(db, state, who, "admin.register", resource=f"admin/{kid}", decision="allow")
     return {"kid": kid, "tenant": who.tenant}

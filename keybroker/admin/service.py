@@ -46,7 +46,7 @@ def _check_policy(db: Session, tenant: str, name: str | None) -> None:
 def create_key(state: BrokerState, who: Principal, path: ResourcePath, value: bytes | None, size: int,
                policy: str | None) -> int:
     plain = store.new_value(value, size)
-    with state.sessions.begin() as db:
+    with state.writes() as db:
         _check_policy(db, who.tenant, policy)
         version = store.create(db, state.kek, who.tenant, path, plain, policy=policy)
         log_action(db, state, who, "key.import" if value is not None else "key.generate", resource=str(path),
@@ -56,21 +56,21 @@ def create_key(state: BrokerState, who: Principal, path: ResourcePath, value: by
 
 def rotate_key(state: BrokerState, who: Principal, path: ResourcePath, value: bytes | None, size: int) -> int:
     plain = store.new_value(value, size)
-    with state.sessions.begin() as db:
+    with state.writes() as db:
         version = store.rotate(db, state.kek, who.tenant, path, plain)
         log_action(db, state, who, "key.rotate", resource=str(path), decision="allow")
     return version
 
 
 def bind(state: BrokerState, who: Principal, path: ResourcePath, policy: str | None) -> None:
-    with state.sessions.begin() as db:
+    with state.writes() as db:
         _check_policy(db, who.tenant, policy)
         store.bind_policy(db, who.tenant, path, policy)
         log_action(db, state, who, "key.bind_policy", resource=str(path), policy_id=policy, decision="allow")
 
 
 def delete_key(state: BrokerState, who: Principal, path: ResourcePath) -> None:
-    with state.sessions.begin() as db:
+    with state.writes() as db:
         store.remove(db, who.tenant, path)
         log_action(db, state, who, "key.delete", resource=str(path), decision="allow")
 
@@ -80,7 +80,7 @@ def push_policy(state: BrokerState, who: Principal, name: str, text: str) -> Pol
     compiled = state.policies.engine.compile(text, source=name)
     if getattr(compiled, "name", name) != name:
         raise BadRequest("policy.name", f"document metadata.name is {compiled.name!r}, pushed as {name!r}")
-    with state.sessions.begin() as db:
+    with state.writes() as db:
         latest = db.execute(select(PolicyVersion.version).where(PolicyVersion.tenant == who.tenant,
                                                                 PolicyVersion.name == name)
                             .order_by(PolicyVersion.version.desc()).limit(1)).scalar_one_or_none()
@@ -94,7 +94,7 @@ def push_policy(state: BrokerState, who: Principal, name: str, text: str) -> Pol
 
 
 def list_policies(state: BrokerState, who: Principal) -> list[dict]:
-    with state.sessions() as db:
+    with state.reads() as db:
         rows = db.execute(select(PolicyVersion).where(PolicyVersion.tenant == who.tenant)
                           .order_by(PolicyVersion.name, PolicyVersion.version)).scalars().all()
     return [{"name": r.name, "version": r.version, "digest": r.digest, "created_at": as_utc(r.created_at).isoformat()}
@@ -102,7 +102,7 @@ def list_policies(state: BrokerState, who: Principal) -> list[dict]:
 
 
 def get_policy(state: BrokerState, who: Principal, name: str, version: int) -> PolicyVersion:
-    with state.sessions() as db:
+    with state.reads() as db:
         row = db.execute(select(PolicyVersion).where(PolicyVersion.tenant == who.tenant, PolicyVersion.name == name,
                                                      PolicyVersion.version == version)).scalar_one_or_none()
     if row is None:

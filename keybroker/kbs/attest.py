@@ -37,7 +37,7 @@ def _deny(state: BrokerState, sid: str | None, tee: str | None, raw: bytes, why:
           claims: Claims | None = None, exc_type: type = AttestationDenied) -> None:
     """Burn the nonce (if any), log the denial, raise."""
     now = utcnow()
-    with state.sessions.begin() as db:
+    with state.writes() as db:
         if sid is not None and db.get(KbsSession, sid) is not None:
             consume(db, sid, now)
         journal.append(db, state.log_signer, state.settings.log_origin, kind="denial", decision="deny",
@@ -78,7 +78,7 @@ def attest(state: BrokerState, sid: str | None, msg: KbsAttestation, raw: bytes)
     if sid is None:
         _deny(state, None, None, raw, Reason("kbs.no_session", "no kbs-session-id cookie: call /kbs/v0/auth first"),
               exc_type=Unauthenticated)
-    with state.sessions() as db:
+    with state.reads() as db:
         row = db.get(KbsSession, sid)
     why = unusable(row, msg.runtime_data.nonce, utcnow())
     if why is not None:
@@ -102,7 +102,7 @@ def _record(state: BrokerState, row: KbsSession, msg: KbsAttestation, raw: bytes
     token = ear.issue(state.keys, issuer=state.settings.issuer, jti=att_id, claims=claims,
                       runtime_data=runtime, now=now, ttl=ttl)
     claims_doc = claims.model_dump(mode="json")
-    with state.sessions.begin() as db:
+    with state.writes() as db:
         if not consume(db, row.id, now):
             raise _Replayed()
         seq = journal.append(db, state.log_signer, state.settings.log_origin, kind="attestation",

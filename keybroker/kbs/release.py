@@ -80,7 +80,7 @@ def _decide(state: BrokerState, caller: Caller, path: ResourcePath):
     """(attestation, resource, policy row, decision) for an allowed request; _Denied otherwise."""
     ctx: dict = {}
     try:
-        with state.sessions() as db:
+        with state.reads() as db:
             att = _attestation(db, state, caller)
             ctx.update(session_id=att.session_id, tee=att.tee, claims=json.loads(att.claims_json))
             res = store.find(db, path)
@@ -101,7 +101,7 @@ def _decide(state: BrokerState, caller: Caller, path: ResourcePath):
 def _log_denial(state: BrokerState, path: ResourcePath, d: Denial) -> None:
     e = d.error
     why = e.reasons or (Reason(e.code, e.message),)
-    with state.sessions.begin() as db:
+    with state.writes() as db:
         journal.append(db, state.log_signer, state.settings.log_origin, tenant=d.tenant, kind="denial",
                        decision="deny", session_id=d.session_id, tee=d.tee, claims=d.claims, why=why,
                        resource=str(path), action="release",
@@ -125,12 +125,12 @@ def release(state: BrokerState, caller: Caller, repo: str, type_: str, tag: str)
     except _Denied as exc:
         _log_denial(state, path, exc.denial)
         raise exc.denial.error from None
-    with state.sessions() as db:
+    with state.reads() as db:
         version, value = store.latest_value(db, state.kek, db.get(Resource, res.id))
     response = jwe.wrap(json.loads(att.tee_pubkey_json), value)
     del value
     now = utcnow()
-    with state.sessions.begin() as db:
+    with state.writes() as db:
         seq = journal.append(db, state.log_signer, state.settings.log_origin, tenant=res.tenant, kind="release",
                              decision="allow", time=now, session_id=att.session_id, tee=att.tee,
                              claims=json.loads(att.claims_json), resource=str(path), action="release",

@@ -44,7 +44,7 @@ async def auth(request: Request, response: Response, state: StateDep) -> Challen
     ttl = timedelta(seconds=state.settings.session_ttl_s)
 
     def run():
-        with state.sessions.begin() as db:
+        with state.writes() as db:
             return new_session(db, req, utcnow(), ttl)
 
     row, challenge = await run_in_threadpool(run)
