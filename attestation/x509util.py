@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
@@ -53,6 +53,9 @@ def verify_issued_by(cert: x509.Certificate, issuer: x509.Certificate, *, check:
     except InvalidSignature:
         raise VerificationError(check, f"signature of '{cert.subject.rfc4514_string()}' does not "
                                 f"verify under '{issuer.subject.rfc4514_string()}'") from None
+    except UnsupportedAlgorithm as exc:   # e.g. RSASSA-PSS parameters naming an unknown hash
+        raise VerificationError(check, f"signature algorithm of '{cert.subject.rfc4514_string()}' is not "
+                                f"supported ({exc})") from None
 
 
 def check_validity(cert: x509.Certificate, at: datetime, *, check: str) -> None:

@@ -95,7 +95,7 @@ def _table(results: list[Result], seconds: int):
 
     table = Table(title=f"Veil fuzzing, {seconds} s per target (atheris / libFuzzer)")
     for col in ("target", "inputs", "exec/s", "cov (edges)", "features", "new corpus", "crashes"):
-        table.add_column(col, justify="left" if col == "target" else "right")
+        table.add_column(col, justify="left" if col == "target" else "right", no_wrap=True)
     for r in results:
         table.add_row(r.target, f"{r.inputs:,}", f"{r.exec_per_s:,}", str(r.coverage), str(r.features),
                       str(r.corpus_added), f"[red]{r.crashes}[/]" if r.crashes else "0")

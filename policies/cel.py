@@ -67,7 +67,7 @@ class CelProgram:
             value = self._runner.evaluate(activation)
         except celpy.CELEvalError as exc:
             return CelOutcome(False, "error", f"condition could not be evaluated: {_eval_message(exc)}")
-        except (RecursionError, MemoryError, ArithmeticError, TypeError, ValueError, KeyError) as exc:
+        except (RecursionError, MemoryError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
             return CelOutcome(False, "error", f"condition could not be evaluated: {type(exc).__name__}: {exc}")
         if not isinstance(value, celtypes.BoolType):
             return CelOutcome(False, _short(value), f"condition gave {type(value).__name__}, not a boolean")

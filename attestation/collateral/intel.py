@@ -272,7 +272,7 @@ def pck_crl_ca(der: bytes) -> PckCa:
     try:
         crl = x509.load_der_x509_crl(der)
         cn = " ".join(str(a.value) for a in crl.issuer.get_attributes_for_oid(x509.NameOID.COMMON_NAME))
-    except ValueError as exc:          # the issuer Name is parsed lazily, so a malformed one raises here
+    except (ValueError, TypeError) as exc:   # the issuer Name is parsed lazily: a malformed one raises here
         raise ParseError("Intel PCK CRL", "CRL", None, f"not a DER CRL ({exc})") from None
     if "Processor" in cn:
         return "processor"

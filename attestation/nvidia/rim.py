@@ -173,7 +173,7 @@ def signer_certificates(root: etree._Element) -> tuple[x509.Certificate, ...]:
         try:
             certs.append(x509.load_der_x509_certificate(base64.b64decode("".join((element.text or "").split()),
                                                                          validate=True)))
-        except (binascii.Error, ValueError):
+        except (binascii.Error, ValueError, x509.InvalidVersion):
             raise ParseError(STRUCTURE, f"X509Certificate[{n}]", None, "is not a DER certificate") from None
     if not certs:
         raise ParseError(STRUCTURE, "Signature.KeyInfo", None, "carries no signer certificate")

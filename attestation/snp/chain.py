@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -104,8 +105,11 @@ def verify_link(cert: x509.Certificate, issuer: x509.Certificate, *, check: str)
     key = (der(cert), der(issuer))
     if key in _verified_links:
         return
-    if cert.signature_algorithm_oid != x509.SignatureAlgorithmOID.RSASSA_PSS or not isinstance(
-            cert.signature_hash_algorithm, hashes.SHA384):
+    try:
+        hash_alg = cert.signature_hash_algorithm
+    except UnsupportedAlgorithm:           # e.g. RSASSA-PSS naming a hash cryptography does not know
+        hash_alg = None
+    if cert.signature_algorithm_oid != x509.SignatureAlgorithmOID.RSASSA_PSS or not isinstance(hash_alg, hashes.SHA384):
         raise VerificationError(check, f"'{common_name(cert)}' is not signed with RSASSA-PSS/SHA-384",
                                 expected="RSASSA-PSS SHA-384",
                                 actual=cert.signature_algorithm_oid.dotted_string)

@@ -36,7 +36,8 @@ def unwrap(response: dict[str, str], private_key) -> bytes:
         joserfc.errors.JoseError: the response is not a flattened JWE of five string members, or does not
             decrypt under this key.
     """
-    if not isinstance(response, dict) or not all(isinstance(response.get(p), str) for p in PARTS):
-        raise DecodeError("the response is not a JWE: it needs the string members " + ", ".join(PARTS))
+    if not isinstance(response, dict) or not all(isinstance(response.get(p), str) and response[p].isascii()
+                                                 for p in PARTS):
+        raise DecodeError("the response is not a JWE: it needs the base64url string members " + ", ".join(PARTS))
     compact = ".".join(response[p] for p in PARTS)
     return jwe.decrypt_compact(compact, private_key, algorithms=ALGORITHMS).plaintext
