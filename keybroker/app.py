@@ -8,12 +8,33 @@ import time
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from .errors import BadRequest, BrokerError, PolicyDenied, problem
 from .settings import BrokerSettings
 from .state import BrokerState
 
 log = logging.getLogger("veil.broker")
+
+
+class Problem(BaseModel):
+    """An error body (errors.problem): RFC 7807 `type` and `detail`, the stable `code`, denial `reasons`."""
+
+    type: str
+    detail: str
+    code: str
+    reasons: list[dict] | None = None
+
+
+def _documented(*statuses: int) -> dict[int | str, dict]:
+    """OpenAPI `responses` for the error statuses a router can answer (errors.py's table)."""
+    return {s: {"model": Problem, "description": DESCRIPTIONS[s]} for s in statuses}
+
+
+DESCRIPTIONS = {400: "malformed request", 401: "unauthenticated, or attestation or policy denied",
+                403: "forbidden (admin role or tenant; policy denial where configured)", 404: "no such thing",
+                409: "conflict", 422: "invalid policy document or key material",
+                503: "KEK provider or database unavailable"}
 
 
 class _Timing:
@@ -61,9 +82,9 @@ def create_app(settings: BrokerSettings, state: BrokerState | None = None) -> Fa
                   description="KBS attestation protocol, key release and attestation log.")
     app.state.broker = broker
     _handlers(app, settings)
-    app.include_router(kbs_router)
-    app.include_router(ops_router)
-    app.include_router(admin_router)
+    app.include_router(kbs_router, responses=_documented(400, 401, 403, 404, 503))
+    app.include_router(ops_router, responses=_documented(503))
+    app.include_router(admin_router, responses=_documented(400, 401, 403, 404, 409, 422, 503))
     app.add_middleware(_Timing, state_getter=lambda: broker)
     return app
 

@@ -95,7 +95,8 @@ def list_policies(state: StateDep, who: PolicyReader) -> list[dict]:
 
 
 @router.get("/policies/{name}/{version}")
-def get_policy(name: Seg, version: int, state: StateDep, who: PolicyReader) -> dict:
+def get_policy(name: Seg, version: Annotated[int, Path(ge=1, le=2**31 - 1)], state: StateDep,
+               who: PolicyReader) -> dict:
     row = service.get_policy(state, who, name, version)
     return {"name": row.name, "version": row.version, "digest": row.digest, "text": row.text}
 

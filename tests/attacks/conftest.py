@@ -61,8 +61,7 @@ def trust_dirs(vendor, tmp_path_factory):  # noqa: F811 - the broker fixture tak
     ark = vendor._amd_keys("Milan")
     with BundleWriter(base / "bundle") as writer:
         writer.add_tdx(vendor.tdx_collateral(at=now))
-        if hasattr(vendor.nvidia, "add_collateral"):           # RIMs and OCSP answers for emulated GPUs
-            vendor.nvidia.add_collateral(writer, at=now)
+        vendor.nvidia.add_collateral(writer, at=now)           # RIMs and OCSP answers for emulated GPUs
         revoked = vendor.tdx_collateral(REVOKED_FMSPC, at=now)
         writer.add_tdx(dataclasses.replace(revoked, pck_crl=revoking_crl(
             intel.pck_ca, intel.pck_ca_key, [revoked_pck.serial_number], at=now)))

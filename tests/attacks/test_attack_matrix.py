@@ -18,8 +18,9 @@ import httpx
 import jwt
 import pytest
 
-from attestation.attesters.emulated import EmulatedAttester
+from attestation.attesters.emulated import EmulatedAttester, EmulatedGpuAttester
 from attestation.binding import report_data
+from attestation.composite import cpu_report_data, gpu_nonce
 from attestation.emulated.tdx import SEPT_VE_DISABLE, TdBody, build_quote
 from attestation.evidence import Evidence
 from keybroker.admin.client import AdminClient
@@ -34,9 +35,6 @@ OUT_OF_SCOPE = "scope/attack/dek"              # bound to a policy whose resourc
 GPU_RESOURCE = "dev/attack-gpu/dek"
 OUT_OF_DATE_SVN = bytes([4, 1, 2]) + bytes(13)  # a TEE TCB the emulated collateral rates OutOfDate
 KEY_FIELDS = {"token", "ciphertext", "encrypted_key", "iv", "tag", "protected"}
-COMPOSITE_PENDING = pytest.mark.xfail(
-    strict=True, reason="the broker does not accept composite (CPU + GPU) evidence yet: it refuses every GPU "
-                        "evidence with kbs.additional_evidence (lead engineer is adding it in keybroker/kbs/attest.py)")
 
 
 def attack(title: str, reason: str):
@@ -126,6 +124,8 @@ def test_the_genuine_flow_is_allowed(setup, vendor):
     assert s.attest(genuine(vendor, s)).status_code == 200
     from keybroker.kbs import jwe
     assert jwe.unwrap(s.fetch().json(), s.key) == VALUE
+    resp = gpu_attempt(setup, vendor, EmulatedGpuAttester(vendor))      # CPU + one GPU, as the GPU policy wants
+    assert resp.status_code == 200 and KEY_FIELDS & set(resp.json()), resp.text
 
 
 # ----------------------------------------------------------------------------- freshness and binding
@@ -236,26 +236,21 @@ def test_attack_swapped_intermediate(setup, vendor, tmp_path):
 def gpu_attempt(broker, vendor, gpus) -> httpx.Response:
     """A composite attestation: GPU evidence answering the nonce derived from the session, CPU report data
     covering that evidence (attestation/composite.py)."""
-    from attestation.composite import cpu_report_data, gpu_nonce
     s = Session(broker)
     additional, data = cpu_report_data(gpus.collect(gpu_nonce(s.nonce, s.pubkey)), s.nonce, s.pubkey)
     resp = s.attest(EmulatedAttester(vendor, "tdx").collect(data), additional=additional)
     return resp if resp.status_code != 200 else s.fetch(GPU_RESOURCE)
 
 
-@COMPOSITE_PENDING
 @attack("GPU not in CC mode: the GPU reports CC mode off", "policy.gpu.cc_mode")
 def test_attack_gpu_not_in_cc_mode(setup, vendor):
-    from attestation.attesters.emulated import EmulatedGpuAttester
     expect_denied(setup, lambda: gpu_attempt(setup, vendor, EmulatedGpuAttester(vendor, cc_mode="off")),
                   401, "policy.gpu.cc_mode")
 
 
-@COMPOSITE_PENDING
 @attack("GPU evidence with another nonce: the GPU answered a nonce not derived from this session",
         "composite.gpu_nonce")
 def test_attack_gpu_evidence_with_another_nonce(setup, vendor):
-    from attestation.attesters.emulated import EmulatedGpuAttester
 
     class OtherNonce(EmulatedGpuAttester):
         def collect(self, nonce: bytes) -> tuple:
@@ -263,10 +258,8 @@ def test_attack_gpu_evidence_with_another_nonce(setup, vendor):
     expect_denied(setup, lambda: gpu_attempt(setup, vendor, OtherNonce(vendor)), 401, "composite.gpu_nonce")
 
 
-@COMPOSITE_PENDING
 @attack("RIM mismatch: GPU measurements differ from NVIDIA's signed RIMs", "nvidia.measurements")
 def test_attack_rim_mismatch(setup, vendor):
-    from attestation.attesters.emulated import EmulatedGpuAttester
     tampered = dict(vendor.nvidia.measurements())
     tampered[2] = hashlib.sha384(b"patched GPU firmware").digest()
     expect_denied(setup, lambda: gpu_attempt(setup, vendor, EmulatedGpuAttester(vendor, measurements=tampered)),
