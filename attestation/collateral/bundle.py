@@ -96,7 +96,7 @@ def _fmt(value: datetime | None) -> str:
 
 
 class OfflineBundle:
-    """A bundle directory as a CollateralSource. Every file is checked against the manifest on read."""
+    """A bundle directory as a CollateralSource. Every file is checked against the manifest when first read."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
@@ -110,6 +110,7 @@ class OfflineBundle:
                                   f"manifest.json is larger than {MAX_MANIFEST_BYTES} bytes")
         self.manifest: Manifest = parse_manifest(manifest_file.read_bytes(), self._where)
         self._index = {item.key: item for item in self.manifest.items}
+        self._verified: dict[str, bytes] = {}     # item key → bytes that matched the manifest (read once)
 
     @property
     def items(self) -> tuple[Item, ...]:
@@ -127,6 +128,13 @@ class OfflineBundle:
         return self._read_item(item)
 
     def _read_item(self, item: Item) -> bytes:
+        """Read and check an item once; later reads get the checked bytes (a broker reads per request)."""
+        data = self._verified.get(item.key)
+        if data is None:
+            data = self._verified[item.key] = self._read_and_check(item)
+        return data
+
+    def _read_and_check(self, item: Item) -> bytes:
         what = f"{item.describe()} in the offline bundle {self._where}"
         file = self._resolve(item)
         try:

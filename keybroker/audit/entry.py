@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -130,6 +131,25 @@ class LogEntry(BaseModel):
             raise ValueError("an entry gets its seq when it is appended; it has none yet")
         return canonical_json(self.document())
 
+    def prepare(self) -> PreparedEntry:
+        """The canonical bytes of this entry split around its (not yet known) seq.
+
+        RFC 8785 writes an object's members sorted by name, so the top-level object
+        is `{` + sorted `"name":value` members joined by `,` + `}`; the seq member's
+        value is the only part that depends on where the entry lands in the log.
+        Everything expensive (canonicalising claims and evidence) happens here,
+        before the append takes the log's write lock.
+        """
+        if self.seq is not None:
+            raise ValueError("this entry already has a seq")
+        doc = self.document()
+        names = sorted(doc)                      # field names are ASCII: UTF-16 order is byte order
+        at = names.index("seq")
+        member = lambda name: canonical_json(name) + b":" + canonical_json(doc[name])   # noqa: E731
+        head = b"{" + b"".join(member(n) + b"," for n in names[:at]) + canonical_json("seq") + b":"
+        tail = b"".join(b"," + member(n) for n in names[at + 1:]) + b"}"
+        return PreparedEntry(head, tail)
+
     @classmethod
     def from_canonical(cls, data: bytes) -> LogEntry:
         """Parse leaf data back into an entry; raises ValueError if it is not canonical."""
@@ -137,6 +157,19 @@ class LogEntry(BaseModel):
         if entry.canonical_bytes() != data:
             raise ValueError("entry bytes are not in canonical (RFC 8785) form")
         return entry
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedEntry:
+    """An entry's canonical bytes around its seq: `head + str(seq) + tail` (LogEntry.prepare)."""
+
+    head: bytes
+    tail: bytes
+
+    def numbered(self, seq: int) -> bytes:
+        if seq < 0:
+            raise ValueError("seq is not negative")
+        return self.head + str(int(seq)).encode() + self.tail
 
 
 def entry_leaf_hash(entry: LogEntry) -> bytes:

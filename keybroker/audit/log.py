@@ -20,7 +20,7 @@ from typing import Protocol, runtime_checkable
 
 from . import merkle
 from .checkpoint import Checkpoint, NoteSigner, NoteVerifier, open_note, sign_note
-from .entry import LogEntry, entry_leaf_hash
+from .entry import LogEntry, PreparedEntry
 from .errors import AuditError, LogTamperedError, ProofError
 
 
@@ -118,13 +118,14 @@ class AuditLog:
     def verifier(self) -> NoteVerifier:
         return self.signer.verifier
 
-    def append(self, entry: LogEntry) -> tuple[int, bytes]:
-        """Number the entry, store it and return (seq, leaf hash)."""
+    def append(self, entry: LogEntry | PreparedEntry) -> tuple[int, bytes]:
+        """Number the entry, store it and return (seq, leaf hash).
+
+        Pass `entry.prepare()` to canonicalise before the caller's transaction takes the log lock."""
+        prepared = entry if isinstance(entry, PreparedEntry) else entry.prepare()
         seq = self.store.size()
-        numbered = entry.model_copy(update={"seq": seq})
-        LogEntry.model_validate(numbered.model_dump())         # model_copy skips validation
-        data = numbered.canonical_bytes()
-        leaf = entry_leaf_hash(numbered)
+        data = prepared.numbered(seq)
+        leaf = merkle.leaf_hash(data)
         stored = self.store.append(data, leaf)
         if stored != seq:
             raise AuditError(f"log store put entry {seq} at {stored}: a concurrent append; roll back")

@@ -37,13 +37,13 @@ def _deny(state: BrokerState, sid: str | None, tee: str | None, raw: bytes, why:
           claims: Claims | None = None, exc_type: type = AttestationDenied) -> None:
     """Burn the nonce (if any), log the denial, raise."""
     now = utcnow()
+    pending = journal.prepare(kind="denial", decision="deny", time=now, session_id=sid, tee=tee, evidence=raw,
+                              claims=claims.model_dump(mode="json") if claims else None, why=(why,),
+                              action="attest", verification_time=now)
     with state.writes() as db:
-        if sid is not None and db.get(KbsSession, sid) is not None:
-            consume(db, sid, now)
-        journal.append(db, state.log_signer, state.settings.log_origin, kind="denial", decision="deny",
-                       time=now, session_id=sid, tee=tee, evidence=raw,
-                       claims=claims.model_dump(mode="json") if claims else None, why=(why,),
-                       action="attest", verification_time=now)
+        if sid is not None:
+            consume(db, sid, now)                 # a no-op for an unknown or already consumed session
+        journal.append_pending(db, state.log_signer, state.settings.log_origin, pending)
     state.metrics.attestations.labels("deny").inc()
     state.metrics.denials.labels("attest", why.code).inc()
     raise exc_type(why.code, why.message, (why,))
@@ -102,16 +102,16 @@ def _record(state: BrokerState, row: KbsSession, msg: KbsAttestation, raw: bytes
     token = ear.issue(state.keys, issuer=state.settings.issuer, jti=att_id, claims=claims,
                       runtime_data=runtime, now=now, ttl=ttl)
     claims_doc = claims.model_dump(mode="json")
+    pending = journal.prepare(kind="attestation", decision="allow", time=now, session_id=row.id, tee=row.tee,
+                              evidence=raw, claims=claims_doc, action="attest", verification_time=claims.verified_at)
+    attestation = dict(id=att_id, session_id=row.id, tee=row.tee, claims_json=json.dumps(claims_doc),
+                       tee_pubkey_json=json.dumps(msg.runtime_data.tee_pubkey),
+                       evidence_digest=hashlib.sha256(raw).hexdigest(), created_at=now, expires_at=now + ttl)
     with state.writes() as db:
-        if not consume(db, row.id, now):
+        if not consume(db, row.id, now, attestation_id=att_id):
             raise _Replayed()
-        seq = journal.append(db, state.log_signer, state.settings.log_origin, kind="attestation",
-                             decision="allow", time=now, session_id=row.id, tee=row.tee, evidence=raw,
-                             claims=claims_doc, action="attest", verification_time=claims.verified_at)
-        db.add(Attestation(id=att_id, session_id=row.id, tee=row.tee, claims_json=json.dumps(claims_doc),
-                           tee_pubkey_json=json.dumps(msg.runtime_data.tee_pubkey),
-                           evidence_digest=hashlib.sha256(raw).hexdigest(), created_at=now, expires_at=now + ttl, log_seq=seq))
-        db.get(KbsSession, row.id).attestation_id = att_id
+        seq = journal.append_pending(db, state.log_signer, state.settings.log_origin, pending)
+        db.add(Attestation(**attestation, log_seq=seq))
     state.metrics.attestations.labels("allow").inc()
     return token
 

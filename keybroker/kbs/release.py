@@ -101,13 +101,13 @@ def _decide(state: BrokerState, caller: Caller, path: ResourcePath):
 def _log_denial(state: BrokerState, path: ResourcePath, d: Denial) -> None:
     e = d.error
     why = e.reasons or (Reason(e.code, e.message),)
+    pending = journal.prepare(tenant=d.tenant, kind="denial", decision="deny", session_id=d.session_id, tee=d.tee,
+                              claims=d.claims, why=why, resource=str(path), action="release",
+                              policy_id=d.policy.name if d.policy else None,
+                              policy_version=d.policy.version if d.policy else None,
+                              policy_digest=d.policy.digest if d.policy else None)
     with state.writes() as db:
-        journal.append(db, state.log_signer, state.settings.log_origin, tenant=d.tenant, kind="denial",
-                       decision="deny", session_id=d.session_id, tee=d.tee, claims=d.claims, why=why,
-                       resource=str(path), action="release",
-                       policy_id=d.policy.name if d.policy else None,
-                       policy_version=d.policy.version if d.policy else None,
-                       policy_digest=d.policy.digest if d.policy else None)
+        journal.append_pending(db, state.log_signer, state.settings.log_origin, pending)
     state.metrics.denials.labels("release", e.code).inc()
 
 
@@ -130,11 +130,12 @@ def release(state: BrokerState, caller: Caller, repo: str, type_: str, tag: str)
     response = jwe.wrap(json.loads(att.tee_pubkey_json), value)
     del value
     now = utcnow()
+    pending = journal.prepare(tenant=res.tenant, kind="release", decision="allow", time=now,
+                              session_id=att.session_id, tee=att.tee, claims=json.loads(att.claims_json),
+                              resource=str(path), action="release", policy_id=pol.name,
+                              policy_version=pol.version, policy_digest=pol.digest)
     with state.writes() as db:
-        seq = journal.append(db, state.log_signer, state.settings.log_origin, tenant=res.tenant, kind="release",
-                             decision="allow", time=now, session_id=att.session_id, tee=att.tee,
-                             claims=json.loads(att.claims_json), resource=str(path), action="release",
-                             policy_id=pol.name, policy_version=pol.version, policy_digest=pol.digest)
+        seq = journal.append_pending(db, state.log_signer, state.settings.log_origin, pending)
         db.add(Release(attestation_id=att.id, tenant=res.tenant, resource=str(path), version=version,
                        policy=f"{pol.name}@{pol.version}", policy_digest=pol.digest, log_seq=seq, created_at=now))
     state.metrics.releases.inc()

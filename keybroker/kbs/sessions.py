@@ -50,11 +50,15 @@ def new_session(db: Session, req: KbsRequest, now: datetime, ttl: timedelta) -> 
     return row, Challenge(nonce=row.nonce, extra_params=extra)
 
 
-def consume(db: Session, session_id: str, now: datetime) -> bool:
-    """Mark the session's nonce used; True only for the one caller that did so while it was fresh."""
+def consume(db: Session, session_id: str, now: datetime, *, attestation_id: str | None = None) -> bool:
+    """Mark the session's nonce used (recording the attestation it produced, if any); True only for
+    the one caller that did so while it was fresh."""
+    values: dict[str, Any] = {"consumed": True}
+    if attestation_id is not None:
+        values["attestation_id"] = attestation_id
     stmt = (update(KbsSession)
             .where(KbsSession.id == session_id, KbsSession.consumed.is_(False), KbsSession.expires_at > now)
-            .values(consumed=True).execution_options(synchronize_session=False))
+            .values(**values).execution_options(synchronize_session=False))
     return db.execute(stmt).rowcount == 1
 
 

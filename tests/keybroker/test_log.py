@@ -92,23 +92,23 @@ def test_release_without_its_log_entry_never_commits(db_url, trust_dirs, vendor,
     service.push_policy(state, who, "dev-pinned", policy_docs.pinned("dev-pinned"))
     service.create_key(state, who, ResourcePath.of("dev", "m", "dek"), b"k" * 32, 32, "dev-pinned")
 
-    real_append = journal.append
+    real_append = journal.append_pending
 
-    def failing(db, *args, **fields):
-        if fields.get("kind") == "release":
+    def failing(db, signer, origin, pending):
+        if b'"kind":"release"' in pending.entry.head:
             raise RuntimeError("simulated crash while appending the log entry")
-        return real_append(db, *args, **fields)
+        return real_append(db, signer, origin, pending)
 
     http = TestClient(app, raise_server_exceptions=False)
     client = KbsClient("http://testserver", EmulatedAttester(vendor, "tdx"), http=http)
     client.attest()
-    monkeypatch.setattr("keybroker.kbs.release.journal.append", failing)
+    monkeypatch.setattr("keybroker.kbs.release.journal.append_pending", failing)
     resp = http.get("/kbs/v0/resource/dev/m/dek")
     assert resp.status_code == 500 and "ciphertext" not in resp.text
     with state.sessions() as db:
         assert db.execute(text("SELECT count(*) FROM releases")).scalar_one() == 0
         kinds = [LogEntry.from_canonical(bytes(e)).kind for e in SqlLogStore(db).entries(0, 10_000)]
     assert "release" not in kinds
-    monkeypatch.setattr("keybroker.kbs.release.journal.append", real_append)
+    monkeypatch.setattr("keybroker.kbs.release.journal.append_pending", real_append)
     assert client.get_resource("dev/m/dek") == b"k" * 32
     state.engine.dispose()

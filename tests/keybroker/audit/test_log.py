@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 import rfc8785
+from hypothesis import given, settings, strategies as st
 from pydantic import ValidationError
 
 from keybroker.audit import merkle
@@ -26,6 +27,29 @@ def test_leaf_data_is_the_jcs_form_with_seq_and_the_leaf_hash_is_rfc9162(entry_a
     assert json.loads(data)["seq"] == 0 and json.loads(data)["time"] == "2025-07-01T12:00:00Z"
     assert entry_leaf_hash(entry) == hashlib.sha256(b"\x00" + data).digest()
     assert LogEntry.from_canonical(data) == entry
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers(-(2**53 - 1), 2**53 - 1) | st.text(max_size=8),
+                     lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=6), kids, max_size=3),
+                     max_leaves=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(claims=st.none() | st.dictionaries(st.text(max_size=6), _json, max_size=4),
+       evidence=st.none() | st.binary(max_size=40), resource=st.none() | st.text(max_size=10),
+       seq=st.integers(0, 10**12), kind=st.sampled_from(["attestation", "admin"]))
+def test_prepared_entry_numbers_to_the_canonical_bytes(claims, evidence, resource, seq, kind):
+    """`prepare().numbered(seq)` (built before the log lock) is byte for byte the JCS form with that seq."""
+    entry = LogEntry.record(time=T, kind=kind, claims=claims, evidence=evidence, resource=resource,
+                            actor="a", action="b", reasons=())
+    data = entry.prepare().numbered(seq)
+    assert data == entry.model_copy(update={"seq": seq}).canonical_bytes()
+    assert LogEntry.from_canonical(data).seq == seq
+
+
+def test_a_numbered_entry_cannot_be_prepared_again(entry_at):
+    with pytest.raises(ValueError, match="already has a seq"):
+        entry_at(0).model_copy(update={"seq": 3}).prepare()
 
 
 def test_record_computes_both_digests():
