@@ -58,7 +58,7 @@ def _wait(url: str, proc: subprocess.Popen) -> None:
     raise SystemExit(f"{url} never answered")
 
 
-def start_broker(work: Path, workers: int):
+def start_broker(work: Path, workers: int, threads: int = 8):
     from attestation.collateral.bundle import BundleWriter
     from attestation.emulated import EmulatedVendor
     from keybroker.admin.client import AdminClient
@@ -74,6 +74,7 @@ def start_broker(work: Path, workers: int):
                    check=True, capture_output=True)
     port = _port()
     proc = subprocess.Popen([*cli, "serve", "--db", db, "--port", str(port), "--workers", str(workers),
+                             "--threads", str(threads),
                              "--allow-emulated", "--emulated-anchors", str(anchors), "--collateral",
                              str(work / "bundle")], cwd=work, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
@@ -163,12 +164,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=8, help="broker threads per worker")
     ap.add_argument("--procs", type=int, default=4, help="load-generator processes")
     ap.add_argument("--clients", default="1,16,64")
     args = ap.parse_args()
     levels = [int(c) for c in args.clients.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
-        broker, url, vendor_dir = start_broker(Path(tmp), args.workers)
+        broker, url, vendor_dir = start_broker(Path(tmp), args.workers, args.threads)
         floor, floor_url = start_floor(args.workers)
         try:
             rows = {c: (measure("release", url, vendor_dir, c, args.seconds, args.procs),

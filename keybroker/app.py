@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -78,7 +80,15 @@ def create_app(settings: BrokerSettings, state: BrokerState | None = None) -> Fa
     from .ops import router as ops_router
 
     broker = state or BrokerState.build(settings)
-    app = FastAPI(title="Veil key broker", version="0.1.0",
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        # Blocking work (verification, database) runs in threads. More threads than a few per core only
+        # queue on the GIL and lengthen every write transaction in flight: keep the pool small.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
+        yield
+
+    app = FastAPI(title="Veil key broker", version="0.1.0", lifespan=lifespan,
                   description="KBS attestation protocol, key release and attestation log.")
     app.state.broker = broker
     _handlers(app, settings)

@@ -47,6 +47,7 @@ class BrokerSettings(BaseModel):
     policy_engine: str = "keybroker.policy:default_engine"   # "module:attribute"
     log_origin: str = "veil-broker/attestation-log"
     migrate: bool = True                          # upgrade the schema on start, else refuse if behind
+    threads: int = Field(default=8, ge=1, le=256)  # per worker: threads for blocking work (verify, database)
 
     def to_env(self) -> str:
         return self.model_dump_json()

@@ -44,6 +44,8 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (0: any free port).")] = 8080,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+    threads: Annotated[int, typer.Option(min=1, max=256, help="Threads per worker for verification and "
+                                         "database work.")] = 8,
     allow_emulated: Annotated[bool, typer.Option(help="Accept emulated trust anchors (development only).")] = False,
     emulated_anchors: Annotated[Optional[Path], typer.Option(help="Exported emulated anchors directory.")] = None,
     collateral: Annotated[Optional[Path], typer.Option(help="Offline collateral bundle (default: online).")] = None,
@@ -63,7 +65,7 @@ def serve(
     from keybroker.state import EMULATED_BANNER, build_anchors
 
     settings = _settings(db_url=db, allow_emulated=allow_emulated, emulated_anchors=emulated_anchors,
-                         collateral=collateral, issuer=issuer, migrate=migrate,
+                         collateral=collateral, issuer=issuer, migrate=migrate, threads=threads,
                          kek={"provider": "vault" if vault_url else "file", "file": kek_file,
                               "vault_url": vault_url, "vault_key": vault_key})
     try:
