@@ -21,79 +21,31 @@ and for a signature by another key. Truncating the tail is detectable only
 against a head seen elsewhere (`expected_head`, e.g. the last head shipped to
 the broker).
 
-The broker's attestation log (`keybroker.audit.entry.LogEntry`) has no kind
-for inference calls (only attestation, release, denial, admin), so
-`broker_payload()` produces a self-contained, documented JSON batch
-(`veil.enclave.callaudit.batch/v1`) for the broker to ingest later.
+The record format, the chain check and the batch format are the broker's
+(`keybroker.audit.calls`: it verifies what it ingests); `broker_payload()`
+builds a batch and `enclave.callship` ships batches to the broker's log.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
-import hashlib
 import inspect
-import json
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
-import rfc8785
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-GENESIS = bytes(32)
-SIGNING_CONTEXT = b"veil-callaudit-v1\0"
-BATCH_TYPE = "veil.enclave.callaudit.batch/v1"
+from keybroker.audit.calls import (BATCH_TYPE, GENESIS, SIGNING_CONTEXT, CallRecord, ChainCheck, ChainEntry,
+                                   batch_document, entry_hash, export_jsonl, parse_jsonl, verify_chain)
+
+__all__ = ["ANONYMOUS", "BATCH_TYPE", "CallAuditChain", "CallMeter", "CallRecord", "ChainCheck", "ChainEntry",
+           "broker_payload", "export_jsonl", "meter_handler", "parse_jsonl", "verify_chain"]
+
 ANONYMOUS = "anonymous"
-_HEX64 = r"^[0-9a-f]{64}$"
-
-
-class CallRecord(BaseModel):
-    """What one call leaves in the audit: counts and outcome, never text."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    seq: int = Field(ge=0)
-    time: dt.datetime
-    caller: str = Field(min_length=1, max_length=256)
-    method: str = Field(min_length=1, max_length=256)
-    model: str = Field(max_length=256)
-    prompt_tokens: int = Field(ge=0)
-    completion_tokens: int = Field(ge=0)
-    latency_ms: float = Field(ge=0)
-    status: str = Field(pattern=r"^[A-Z_]+$")   # grpc.StatusCode name: OK, UNAUTHENTICATED, …
-
-    @field_validator("time")
-    @classmethod
-    def _utc(cls, value: dt.datetime) -> dt.datetime:
-        if value.tzinfo is None:
-            raise ValueError("must carry a time zone (UTC)")
-        return value.astimezone(dt.timezone.utc)
-
-    def canonical_bytes(self) -> bytes:
-        return rfc8785.dumps(self.model_dump(mode="json"))
-
-
-class ChainEntry(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    record: CallRecord
-    prev_hash: str = Field(pattern=_HEX64)
-    hash: str = Field(pattern=_HEX64)
-    signature: str                                   # base64 DER ECDSA over SIGNING_CONTEXT ‖ hash
-
-    def document(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
-
-
-def entry_hash(prev_hash: bytes, record: CallRecord) -> bytes:
-    return hashlib.sha256(prev_hash + record.canonical_bytes()).digest()
 
 
 def _public_key(key: Any) -> ec.EllipticCurvePublicKey:
@@ -161,65 +113,6 @@ class CallAuditChain:
         return meter_handler(handler, lambda **f: self.append(method=method, caller=caller, **f))
 
 
-# --- verification ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ChainCheck:
-    ok: bool
-    first_bad_seq: int | None = None
-    reason: str = ""
-    head: str = ""
-
-
-def verify_chain(entries: Sequence[ChainEntry | dict[str, Any]], public_key: ec.EllipticCurvePublicKey, *,
-                 prev_hash: str = GENESIS.hex(), first_seq: int = 0,
-                 expected_head: str | None = None) -> ChainCheck:
-    """Check seq continuity, hash links and every signature; report the first bad seq.
-
-    A batch that does not start the chain passes its predecessor's hash and seq
-    (`prev_hash`, `first_seq`). The reported seq is the position where the chain
-    stops being the one the key signed (for a deleted entry: the missing seq).
-    """
-    public_key = _public_key(public_key)
-    prev = prev_hash
-    for position, raw in enumerate(entries):
-        expected_seq = first_seq + position
-        try:
-            entry = raw if isinstance(raw, ChainEntry) else ChainEntry.model_validate(raw)
-        except ValidationError as exc:
-            return ChainCheck(False, expected_seq, f"entry is malformed: {exc.errors()[0]['msg']}")
-        if entry.record.seq != expected_seq:
-            return ChainCheck(False, expected_seq, f"seq {entry.record.seq} where {expected_seq} was expected")
-        if entry.prev_hash != prev:
-            return ChainCheck(False, expected_seq, "prev_hash does not link to the previous entry")
-        digest = entry_hash(bytes.fromhex(prev), entry.record)
-        if digest.hex() != entry.hash:
-            return ChainCheck(False, expected_seq, "hash does not match the record")
-        try:
-            public_key.verify(base64.b64decode(entry.signature, validate=True), SIGNING_CONTEXT + digest,
-                              ec.ECDSA(hashes.SHA256()))
-        except (InvalidSignature, binascii.Error, ValueError):
-            return ChainCheck(False, expected_seq, "signature does not verify under the enclave key")
-        prev = entry.hash
-    if expected_head is not None and prev != expected_head:
-        return ChainCheck(False, first_seq + len(entries), "chain ends before the expected head (truncated)",
-                          prev)
-    return ChainCheck(True, head=prev)
-
-
-# --- export ---------------------------------------------------------------------------------------------
-
-
-def export_jsonl(entries: Iterable[ChainEntry]) -> str:
-    """One JCS-encoded entry per line."""
-    return "".join(rfc8785.dumps(e.document()).decode() + "\n" for e in entries)
-
-
-def parse_jsonl(text: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
 def _jwk(key: ec.EllipticCurvePublicKey) -> dict[str, Any]:
     from .server.tls import public_jwk
 
@@ -227,28 +120,8 @@ def _jwk(key: ec.EllipticCurvePublicKey) -> dict[str, Any]:
 
 
 def broker_payload(entries: Sequence[ChainEntry], public_key: ec.EllipticCurvePublicKey) -> dict[str, Any]:
-    """A batch for the broker's attestation log (documented in docs/enclave.md, "Per-call audit").
-
-    The broker's LogEntry has no kind for inference calls, so this is a
-    self-contained JSON document the broker can ingest later: the enclave key's
-    JWK (the `tee-pubkey` its attestation bound), the batch's seq range, the hash
-    it continues from, its head and head signature, the batch digest
-    (SHA-256 of the JSON-lines export) and the entries themselves.
-    """
-    if not entries:
-        raise ValueError("an empty batch")
-    lines = export_jsonl(entries)
-    return {
-        "type": BATCH_TYPE,
-        "tee_pubkey_jwk": _jwk(_public_key(public_key)),
-        "first_seq": entries[0].record.seq,
-        "last_seq": entries[-1].record.seq,
-        "prev_hash": entries[0].prev_hash,
-        "head_hash": entries[-1].hash,
-        "head_signature": entries[-1].signature,
-        "batch_digest": hashlib.sha256(lines.encode()).hexdigest(),
-        "entries": [e.document() for e in entries],
-    }
+    """A batch for the broker's attestation log (keybroker.audit.calls.batch_document)."""
+    return batch_document(entries, _jwk(_public_key(public_key)))
 
 
 # --- the server hook: meter a gRPC method handler ---------------------------------------------------------
