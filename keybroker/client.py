@@ -71,15 +71,17 @@ def hash_alg(challenge: dict) -> str:
 
 class KbsClient:
     def __init__(self, base_url: str, attester: Attester, *, gpus: Any | None = None,
-                 http: httpx.Client | None = None) -> None:
+                 http: httpx.Client | None = None, key: ECKey | None = None) -> None:
+        """`key`: the TEE key to attest with (default: a fresh ephemeral one). A public-only key can attest
+        (e.g. the enclave's TLS key, for shipping its call audit) but cannot unwrap released resources."""
         self.http = http or httpx.Client(base_url=base_url, timeout=30.0)
         self.attester = attester
         self.gpus = gpus
-        self.key = ephemeral_key()
+        self.key = key or ephemeral_key()
         self.token: str | None = None
 
     def _check(self, resp: httpx.Response) -> dict:
-        if resp.status_code != 200:
+        if resp.status_code not in (200, 201):
             try:
                 body = resp.json()
             except ValueError:
@@ -111,3 +113,15 @@ class KbsClient:
         headers = {"Authorization": f"Bearer {self.token}"} if bearer else {}
         response = self._check(self.http.get(f"/kbs/v0/resource/{path}", headers=headers))
         return jwe.unwrap(response, self.key)
+
+    def ship_calls(self, batch: dict) -> dict:
+        """Append a call-audit batch (keybroker.audit.calls) signed by this client's attested key."""
+        if self.token is None:
+            self.attest()
+        try:
+            return self._check(self.http.post("/kbs/v0/call-audit", json=batch))
+        except KbsError as exc:
+            if exc.code not in ("kbs.attestation_expired", "kbs.not_attested"):
+                raise
+        self.attest()                                  # the attestation expired: once more, freshly attested
+        return self._check(self.http.post("/kbs/v0/call-audit", json=batch))

@@ -11,6 +11,8 @@ class Metrics:
         self.attestations = Counter("veil_broker_attestations_total", "Attestations by result",
                                     ["result"], registry=self.registry)
         self.releases = Counter("veil_broker_releases_total", "Resources released", registry=self.registry)
+        self.call_batches = Counter("veil_broker_call_audit_batches_total", "Enclave call-audit batches appended",
+                                    registry=self.registry)
         self.denials = Counter("veil_broker_denials_total", "Denials by reason code", ["stage", "reason"],
                                registry=self.registry)
         self.latency = Histogram("veil_broker_request_seconds", "Request latency by endpoint", ["endpoint"],

@@ -153,3 +153,88 @@ def batch_document(entries: Sequence[ChainEntry], jwk: dict[str, Any]) -> dict[s
         "batch_digest": hashlib.sha256(lines.encode()).hexdigest(),
         "entries": [e.document() for e in entries],
     }
+
+
+class BatchRejected(ValueError):
+    """A batch the broker does not append: malformed or badly signed."""
+
+
+class BatchOutOfOrder(BatchRejected):
+    """A well-formed batch that does not continue the chain where the broker's head for its key stands."""
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """A checked batch: its signing key, range, links and the summary the log entry keeps."""
+
+    jwk: dict[str, Any]
+    first_seq: int
+    last_seq: int
+    prev_hash: str
+    head_hash: str
+    document: dict[str, Any]
+
+    @property
+    def key_id(self) -> str:
+        return jwk_thumbprint(self.jwk)
+
+
+def jwk_thumbprint(jwk: dict[str, Any]) -> str:
+    """RFC 7638 SHA-256 thumbprint (hex) of an EC public JWK."""
+    members = {k: jwk.get(k) for k in ("crv", "kty", "x", "y")}
+    if not all(isinstance(v, str) for v in members.values()) or members["kty"] != "EC":
+        raise BatchRejected("tee_pubkey_jwk must be an EC public key JWK (kty, crv, x, y)")
+    return hashlib.sha256(rfc8785.dumps(members)).hexdigest()
+
+
+def public_key_of(jwk: dict[str, Any]) -> ec.EllipticCurvePublicKey:
+    curves = {"P-256": ec.SECP256R1(), "P-384": ec.SECP384R1()}
+    try:
+        curve = curves[jwk["crv"]]
+        x, y = (int.from_bytes(base64.urlsafe_b64decode(jwk[c] + "=" * (-len(jwk[c]) % 4)), "big") for c in "xy")
+        return ec.EllipticCurvePublicNumbers(x, y, curve).public_key()
+    except (KeyError, TypeError, ValueError, binascii.Error):
+        raise BatchRejected("tee_pubkey_jwk is not a P-256 or P-384 public key") from None
+
+
+def check_batch(doc: Any, *, prev_hash: str = GENESIS.hex(), first_seq: int = 0) -> Batch:
+    """Check a batch document: its shape, digest, every link and signature, and that it continues the chain
+    at (`first_seq`, `prev_hash`) — the head the broker holds for this key (genesis for a new key)."""
+    if not isinstance(doc, dict) or doc.get("type") != BATCH_TYPE:
+        raise BatchRejected(f"not a {BATCH_TYPE} document")
+    entries, jwk = doc.get("entries"), doc.get("tee_pubkey_jwk")
+    if not isinstance(entries, list) or not entries or not isinstance(jwk, dict):
+        raise BatchRejected("a batch has tee_pubkey_jwk and a non-empty list of entries")
+    key = public_key_of(jwk)
+    jwk_thumbprint(jwk)
+    if doc.get("first_seq") != first_seq or doc.get("prev_hash") != prev_hash:
+        raise BatchOutOfOrder(f"the batch does not continue this key's chain: expected seq {first_seq} after "
+                            f"{prev_hash[:16]}…, got seq {doc.get('first_seq')!r} after "
+                            f"{str(doc.get('prev_hash'))[:16]}…")
+    check = verify_chain(entries, key, prev_hash=prev_hash, first_seq=first_seq, expected_head=doc.get("head_hash"))
+    if not check.ok:
+        raise BatchRejected(f"call record {check.first_bad_seq}: {check.reason}")
+    last = first_seq + len(entries) - 1
+    lines = export_jsonl(ChainEntry.model_validate(e) for e in entries)
+    if doc.get("last_seq") != last or doc.get("batch_digest") != hashlib.sha256(lines.encode()).hexdigest():
+        raise BatchRejected("last_seq or batch_digest does not match the entries")
+    if doc.get("head_signature") != entries[-1].get("signature"):
+        raise BatchRejected("head_signature is not the last entry's signature")
+    return Batch(dict(jwk), first_seq, last, prev_hash, check.head, doc)
+
+
+def check_logged_batches(documents: Iterable[tuple[int | None, dict[str, Any]]]) -> list[tuple[int | None, str]]:
+    """Re-check the batches a log holds, in log order: each verifies, and each key's batches form one
+    unbroken chain from genesis. Returns (log seq, problem) pairs."""
+    heads: dict[str, tuple[int, str]] = {}
+    problems = []
+    for seq, doc in documents:
+        try:
+            key_id = jwk_thumbprint(doc.get("tee_pubkey_jwk") or {})
+            first, prev = heads.get(key_id, (0, GENESIS.hex()))
+            batch = check_batch(doc, prev_hash=prev, first_seq=first)
+        except BatchRejected as exc:
+            problems.append((seq, str(exc)))
+            continue
+        heads[key_id] = (batch.last_seq + 1, batch.head_hash)
+    return problems

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .merkle import leaf_hash
 
-Kind = Literal["attestation", "release", "denial", "admin"]
+Kind = Literal["attestation", "release", "denial", "admin", "calls"]
 TeeName = Literal["tdx", "snp", "nvidia", "composite"]
 Decision = Literal["allow", "deny"]
 _HEX64 = r"^[0-9a-f]{64}$"
@@ -77,6 +77,7 @@ class LogEntry(BaseModel):
     actor: str | None = None
     action: str | None = None
     verification_time: datetime | None = None         # the `at` verification used
+    calls: dict[str, Any] | None = None               # kind "calls": an enclave's call-audit batch (audit.calls)
 
     @field_validator("time", "verification_time")
     @classmethod
@@ -95,6 +96,8 @@ class LogEntry(BaseModel):
             raise ValueError("a denial entry has decision 'deny'")
         if self.kind == "admin" and not (self.actor and self.action):
             raise ValueError("an admin entry names its actor and action")
+        if (self.kind == "calls") != (self.calls is not None):
+            raise ValueError("a calls entry, and only a calls entry, carries a call-audit batch")
         if self.evidence_b64 is not None:
             if self.evidence_digest != sha256_hex(self.evidence()):
                 raise ValueError("evidence_digest is not the SHA-256 of the evidence")
@@ -122,8 +125,9 @@ class LogEntry(BaseModel):
             raise ValueError("evidence_b64 is not standard base64") from None
 
     def document(self) -> dict[str, Any]:
-        """The entry's JSON form (what is canonicalised and exported)."""
-        return self.model_dump(mode="json")
+        """The entry's JSON form (what is canonicalised and exported). `calls` appears only when set, so
+        the entries of the four original kinds keep their canonical bytes."""
+        return self.model_dump(mode="json", exclude={"calls"} if self.calls is None else None)
 
     def canonical_bytes(self) -> bytes:
         """Leaf data: RFC 8785 bytes of the JSON form. The entry must have its seq."""

@@ -5,7 +5,8 @@ leaf-hash hint is authenticated by recomputing the checkpoint's root from it
 (a hint that does not reproduce the signed root is ignored); (3) each entry's
 leaf hash is recomputed from its bytes, and the root of all of them must equal
 the checkpoint's root at the checkpoint's size; (4) an optional earlier trusted
-checkpoint must be a prefix of the log. When (3) fails, the problems say what
+checkpoint must be a prefix of the log; (5) enclave call-audit batches verify
+and chain per enclave key. When (3) fails, the problems say what
 happened and where: against authenticated hashes exactly, otherwise from the
 entries' own seq numbers (and the earlier checkpoint bounds the search).
 """
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import merkle
+from .calls import check_logged_batches
 from .checkpoint import Checkpoint, NoteVerifier, open_note
 from .entry import LogEntry
 from .errors import CheckpointError, LogTamperedError, ProofError
@@ -26,7 +28,8 @@ from .export import Export, load_export, parse_entries
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One finding. `what`: checkpoint, edited, deleted, inserted, reordered, truncated, extended, rewritten."""
+    """One finding. `what`: checkpoint, edited, deleted, inserted, reordered, truncated, extended,
+    rewritten, calls."""
 
     what: str
     seq: int | None
@@ -86,7 +89,17 @@ def verify_export(directory: str | Path, verifier: NoteVerifier | str | None = N
         problems += _check_full(export, hashes, cp, authentic)                         # (3)
     if previous is not None:
         problems += _check_previous(previous, verifier, cp, hashes, problems)          # (4)
+    problems += _check_call_batches(export)                                            # (5)
     return VerifyReport(cp, len(export.lines), tuple(problems), tuple(warnings))
+
+
+def _check_call_batches(export: Export) -> list[Problem]:
+    """Enclave call-audit batches: signatures and one unbroken chain per enclave key (full logs only;
+    a filtered view may leave batches out)."""
+    batches = [(e.seq, e.calls) for e in parse_entries(export.lines) if e is not None and e.calls is not None]
+    if export.filtered:
+        return []
+    return [Problem("calls", seq, detail) for seq, detail in check_logged_batches(batches)]
 
 
 def _check_origin(export: Export, cp: Checkpoint) -> list[Problem]:

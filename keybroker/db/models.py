@@ -162,3 +162,15 @@ class LogCheckpoint(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcTime)
+
+
+class CallAuditHead(Base):
+    """Per enclave key (RFC 7638 thumbprint): where its shipped call-audit chain stands in the log."""
+
+    __tablename__ = "call_audit_heads"
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_seq: Mapped[int] = mapped_column(BigInteger)              # the first call record not yet shipped
+    head_hash: Mapped[str] = mapped_column(String(64))
+    log_seq: Mapped[int] = mapped_column(BigInteger)               # the log entry of the last batch
+    attestation_id: Mapped[str] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(UtcTime)

@@ -49,7 +49,8 @@ class _Denied(Exception):
         self.denial = denial
 
 
-def _attestation(db: Session, state: BrokerState, caller: Caller) -> Attestation:
+def attested(db: Session, state: BrokerState, caller: Caller) -> Attestation:
+    """The caller's unexpired attestation (session cookie or Bearer token); Unauthenticated otherwise."""
     if caller.bearer is not None:
         payload = ear.verify(state.keys, caller.bearer, issuer=state.settings.issuer)
         row = db.get(Attestation, payload["jti"])
@@ -81,7 +82,7 @@ def _decide(state: BrokerState, caller: Caller, path: ResourcePath):
     ctx: dict = {}
     try:
         with state.reads() as db:
-            att = _attestation(db, state, caller)
+            att = attested(db, state, caller)
             ctx.update(session_id=att.session_id, tee=att.tee, claims=json.loads(att.claims_json))
             res = store.find(db, path)
             ctx["tenant"] = res.tenant

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from ..db.engine import utcnow
 from ..deps import SESSION_COOKIE, CallerDep, StateDep
 from ..errors import BadRequest
+from . import calls
 from .attest import attest
 from .messages import Challenge, KbsAttestation, KbsRequest, TokenResponse
 from .release import release
@@ -59,6 +60,13 @@ async def attest_route(request: Request, response: Response, state: StateDep, ca
     token = await run_in_threadpool(attest, state, caller.session_id, msg, raw)
     _set_cookie(response, caller.session_id, state.settings.session_ttl_s)
     return TokenResponse(token=token)
+
+
+@router.post("/call-audit", status_code=201)
+async def call_audit(request: Request, state: StateDep, caller: CallerDep) -> dict:
+    """Append a batch of the attested enclave's signed call-audit chain to the attestation log."""
+    raw = await request.body()
+    return await run_in_threadpool(calls.ingest, state, caller, raw)
 
 
 @router.get("/resource/{repo}/{type_}/{tag}")

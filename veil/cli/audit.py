@@ -6,6 +6,7 @@ reproduced, 2 unreadable input or bad usage.
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import datetime
 from enum import StrEnum
@@ -44,6 +45,13 @@ class KindChoice(StrEnum):
     release = "release"
     denial = "denial"
     admin = "admin"
+    calls = "calls"
+
+
+def _action(e) -> str:
+    if e.calls is not None:
+        return f"call records {e.calls.get('first_seq')}–{e.calls.get('last_seq')} (enclave call audit)"
+    return f"{e.actor}: {e.action}" if e.action else ""
 
 
 def read_key(value: str | None) -> NoteVerifier | None:
@@ -195,7 +203,7 @@ def show_cmd(directory: DirArg, since: SinceOpt = None, until: UntilOpt = None, 
         table.add_row(str(e.seq), e.time.isoformat().replace("+00:00", "Z"), e.kind, e.tee or "",
                       e.session_id or "", e.resource or "", f"[{style}]{e.decision}[/]" if style else "",
                       f"{e.policy_id or ''}{'@' + str(e.policy_version) if e.policy_version else ''}",
-                      ", ".join(r.code for r in e.reasons) or (f"{e.actor}: {e.action}" if e.action else ""))
+                      ", ".join(r.code for r in e.reasons) or _action(e))
     console.print(table)
     if parsed.count(None):
         console.print(f"[yellow]![/] {parsed.count(None)} line(s) are not log entries", highlight=False)
@@ -212,6 +220,44 @@ def export_cmd(directory: DirArg, out: Annotated[Path, typer.Option(help="New di
     except (OSError, ValueError) as exc:
         fail(f"{getattr(exc, 'strerror', None) or exc}")
     console.print(f"wrote a filtered view to {out}", highlight=False)
+
+
+@app.command("fetch")
+def fetch_cmd(out: Annotated[Path, typer.Option(help="New directory for the export.")],
+              broker: Annotated[str, typer.Option(help="Broker admin URL.")] = "http://127.0.0.1:8080",
+              admin_key: Annotated[Path, typer.Option(help="Private key file of an admin with the auditor "
+                                                       "role.")] = Path("admin.key")) -> None:
+    """Download the broker's log (entries your tenant may see, every leaf hash, a signed checkpoint) as an export."""
+    from attestation.fsutil import atomic_write
+    from keybroker.admin.client import AdminClient
+    from keybroker.audit.export import CHECKPOINT, ENTRIES, FORMAT, KEY, LEAF_HASHES, MANIFEST, VERSION
+    from keybroker.client import KbsError
+
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        fail(f"{out} exists and is not an empty directory; fetch into a new one")
+    try:
+        data = AdminClient(broker, admin_key).export()
+    except KbsError as exc:
+        fail(f"{exc.code}: {exc.detail}", code=EXIT_FAILED)
+    except (OSError, ValueError) as exc:
+        fail(f"cannot fetch the log from {broker}: {exc}")
+    try:
+        items = sorted(data["entries"], key=lambda item: item["seq"])
+        lines = [item["entry"].encode() for item in items]
+        full = [item["seq"] for item in items] == list(range(data["size"]))
+        manifest = {"format": FORMAT, "version": VERSION, "origin": data["origin"], "size": data["size"],
+                    "entries": len(lines), "filter": {} if full else {"tenant": data.get("tenant")}}
+        files = {ENTRIES: b"".join(line + b"\n" for line in lines),
+                 LEAF_HASHES: "".join(h + "\n" for h in data["leaf_hashes"]).encode(),
+                 CHECKPOINT: data["checkpoint"].encode(), KEY: (data["log_key"] + "\n").encode(),
+                 MANIFEST: (json.dumps(manifest, indent=2) + "\n").encode()}
+    except (KeyError, TypeError, AttributeError) as exc:
+        fail(f"{broker} answered something that is not a log export ({type(exc).__name__}: {exc})")
+    for name, content in files.items():
+        atomic_write(out / name, content)
+    console.print(f"wrote {len(lines)} of {data['size']} entries to {out}"
+                  + ("" if full else f" (tenant {data.get('tenant')!r}: a view)")
+                  + f"; now run `veil audit verify {out}`", highlight=False)
 
 
 @app.command("keygen")

@@ -80,7 +80,30 @@ def _auth(jwks: Path | None, audience: str, issuer: str | None, no_client_auth: 
         fail(f"cannot use JWKS {jwks}: {exc}")
 
 
-async def _serve(sealed: Path, key, settings, attester, vendor, auth, address: str) -> None:
+async def _ship_periodically(shipper, interval: float, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+        except asyncio.TimeoutError:
+            pass
+        await _ship(shipper)
+
+
+async def _ship(shipper) -> None:
+    from keybroker.client import KbsError
+
+    try:
+        done = await asyncio.to_thread(shipper.ship)
+    except (KbsError, OSError) as exc:          # the broker is away: keep serving, try again next time
+        err_console.print(f"[yellow]call audit not shipped to the broker: {exc}[/]")
+        return
+    if done.records:
+        console.print(f"call audit: shipped {done.records} record(s) to the broker's log "
+                      f"(next seq {shipper.next_seq})")
+
+
+async def _serve(sealed: Path, key, settings, attester, vendor, auth, address: str, *,
+                 broker: str | None = None, audit_interval: float = 30.0) -> None:
     from enclave.engine import sealed_engine
     from enclave.server import EnclaveServer, TlsIdentity
     from enclave.server.attest import emulated_collateral
@@ -97,11 +120,19 @@ async def _serve(sealed: Path, key, settings, attester, vendor, auth, address: s
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        shipper = shipping = None
+        if broker is not None:
+            from enclave.callship import CallAuditShipper
+            shipper = CallAuditShipper(server.calls, broker, attester, identity.jwk())
+            shipping = asyncio.create_task(_ship_periodically(shipper, audit_interval, stop))
         try:
             await stop.wait()
         finally:
             console.print("shutting down: NOT_SERVING, draining, stopping the engine")
             await server.stop()
+            if shipping is not None:
+                await shipping
+                await _ship(shipper)                       # the calls drained at shutdown
 
 
 @app.command("serve")
@@ -125,6 +156,8 @@ def serve(
     gpu_memory_utilization: Annotated[float, typer.Option(help="vLLM gpu_memory_utilization.")] = 0.9,
     enforce_eager: Annotated[bool, typer.Option(help="vLLM enforce_eager.")] = False,
     tensor_parallel_size: Annotated[int, typer.Option(help="vLLM tensor_parallel_size.")] = 1,
+    audit_interval: Annotated[float, typer.Option(min=1, help="Seconds between shipping the per-call audit to "
+                                                  "the broker's log (with --broker).")] = 30.0,
 ) -> None:
     """Decrypt a sealed model in memory, start vLLM, serve its gRPC API over attested TLS."""
     from enclave.engine import EngineSettings
@@ -137,7 +170,8 @@ def serve(
                               gpu_memory_utilization=gpu_memory_utilization,
                               tensor_parallel_size=tensor_parallel_size)
     try:
-        asyncio.run(_serve(sealed, key, settings, attester, vendor, auth, f"{host}:{port}"))
+        asyncio.run(_serve(sealed, key, settings, attester, vendor, auth, f"{host}:{port}", broker=broker,
+                           audit_interval=audit_interval))
     except EnclaveError as exc:
         fail(str(exc), code=EXIT_FAILED)
     finally:
