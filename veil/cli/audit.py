@@ -51,7 +51,9 @@ class KindChoice(StrEnum):
 def _action(e) -> str:
     if e.calls is not None:
         return f"call records {e.calls.get('first_seq')}–{e.calls.get('last_seq')} (enclave call audit)"
-    return f"{e.actor}: {e.action}" if e.action else ""
+    if e.actor and e.action:
+        return f"{e.actor}: {e.action}"
+    return e.action or ""
 
 
 def read_key(value: str | None) -> NoteVerifier | None:

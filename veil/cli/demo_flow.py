@@ -267,7 +267,7 @@ class Flow:
                           "--emulated", "--tee", "tdx", "--vendor-dir", str(self.vendor_dir),
                           "--host", "127.0.0.1", "--port", "0", "--no-client-auth",
                           "--dtype", "float32", "--max-model-len", "256", "--gpu-memory-utilization", "0.1",
-                          "--enforce-eager")
+                          "--enforce-eager", "--audit-interval", "2")
         console.print(f"  enclave pid {proc.proc.pid} attesting to the broker, then starting vLLM "
                       f"(log {proc.log}; takes a minute)…")
         m = proc.wait_for(r"^serving (\S+) on port (\d+)", ENCLAVE_READY_S)
@@ -308,7 +308,20 @@ class Flow:
         return (f"completion received after attestation under the development policy; the production policy "
                 f"made the client refuse (exit {bad.returncode}) before sending the prompt")
 
+    def shipped_calls(self, timeout_s: float = 20.0) -> int:
+        """Call records the enclave has shipped into the broker's log (it ships every 2 s here)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            batches = [e["calls"] for e in self.log_entries() if e.get("kind") == "calls"]
+            if batches or time.monotonic() > deadline:
+                return sum(len(b["entries"]) for b in batches)
+            time.sleep(0.5)
+
     def audit(self) -> str:
+        calls = self.shipped_calls()
+        if not calls:
+            raise FlowFailed("the enclave's per-call audit never reached the broker's log")
+        console.print(f"  the enclave shipped {calls} signed call record(s) (counts and status, no text) into the log")
         data = self.admin.export()
         out = self.w / "audit-export"
         out.mkdir()
