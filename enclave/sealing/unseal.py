@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterator
@@ -67,9 +68,14 @@ class SealedModel:
             header, packed = _read_header(fd, entry)
             cipher = file_cipher(self._key, header.file_id)
 
+            local = threading.local()             # one ciphertext buffer per worker thread, reused
+
             def one(index: int) -> int:
                 offset, length, at = header.chunk_span(index)
-                scratch = bytearray(length + TAG_SIZE)
+                buffer = getattr(local, "buffer", None)
+                if buffer is None or len(buffer) < length + TAG_SIZE:
+                    buffer = local.buffer = bytearray(length + TAG_SIZE)
+                scratch = memoryview(buffer)[:length + TAG_SIZE]
                 if os.preadv(fd, [scratch], at) != len(scratch):
                     raise UnsealError(entry.name, "ends early (truncated)", chunk=index)
                 aad = chunk_aad(packed, index, index == header.chunk_count - 1)
