@@ -125,3 +125,10 @@ class KbsClient:
                 raise
         self.attest()                                  # the attestation expired: once more, freshly attested
         return self._check(self.http.post("/kbs/v0/call-audit", json=batch))
+
+    def request_certificate(self, resource: str, names: list[str] | None = None) -> dict:
+        """A TLS certificate for this client's attested key from the broker's enclave CA (keybroker.kbs.certs)."""
+        if self.token is None:
+            self.attest()
+        body = {"resource": resource} | ({"names": names} if names else {})
+        return self._check(self.http.post("/kbs/v0/certificate", json=body))

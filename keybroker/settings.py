@@ -48,6 +48,7 @@ class BrokerSettings(BaseModel):
     log_origin: str = "veil-broker/attestation-log"
     migrate: bool = True                          # upgrade the schema on start, else refuse if behind
     threads: int = Field(default=8, ge=1, le=256)  # per worker: threads for blocking work (verify, database)
+    enclave_cert_ttl_s: int = Field(default=86400, ge=300, le=30 * 86400)   # broker-issued enclave TLS certificates
 
     def to_env(self) -> str:
         return self.model_dump_json()

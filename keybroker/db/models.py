@@ -130,7 +130,7 @@ class SigningKey(Base):
 
     __tablename__ = "signing_keys"
     kid: Mapped[str] = mapped_column(String(64), primary_key=True)
-    purpose: Mapped[str] = mapped_column(String(16), index=True)    # "token" | "log"
+    purpose: Mapped[str] = mapped_column(String(16), index=True)    # "token" | "log" | "enclave-ca"
     public_jwk: Mapped[str] = mapped_column(Text)
     sealed_private: Mapped[bytes] = mapped_column(LargeBinary)
     wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)

@@ -55,3 +55,10 @@ class KbsAttestation(_Msg):
 
 class TokenResponse(_Msg):
     token: str
+
+
+class CertificateRequest(_Msg):
+    """POST /kbs/v0/certificate: the resource whose release policy must allow the enclave, the DNS names."""
+
+    resource: str = Field(max_length=512)
+    names: list[str] | None = Field(default=None, max_length=8)

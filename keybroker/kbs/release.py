@@ -44,7 +44,7 @@ class Denial:
     policy: PolicyVersion | None = None
 
 
-class _Denied(Exception):
+class Denied(Exception):
     def __init__(self, denial: Denial) -> None:
         self.denial = denial
 
@@ -77,8 +77,8 @@ def _policy(db: Session, res: Resource) -> PolicyVersion:
     return row
 
 
-def _decide(state: BrokerState, caller: Caller, path: ResourcePath):
-    """(attestation, resource, policy row, decision) for an allowed request; _Denied otherwise."""
+def decide(state: BrokerState, caller: Caller, path: ResourcePath):
+    """(attestation, resource, policy row) for an allowed request; Denied otherwise."""
     ctx: dict = {}
     try:
         with state.reads() as db:
@@ -92,27 +92,27 @@ def _decide(state: BrokerState, caller: Caller, path: ResourcePath):
         claims = Claims.model_validate(ctx["claims"])
         decision = state.policies.engine.evaluate(compiled, claims, at=utcnow(), resource=str(path))
     except BrokerError as exc:
-        raise _Denied(Denial(exc, **ctx)) from None
+        raise Denied(Denial(exc, **ctx)) from None
     if not decision.allowed:
         why = failed_reasons(decision) or (Reason("policy.deny", "the policy denied this request"),)
-        raise _Denied(Denial(PolicyDenied(why[0].code, why[0].message, why), **ctx))
+        raise Denied(Denial(PolicyDenied(why[0].code, why[0].message, why), **ctx))
     return att, res, pol
 
 
-def _log_denial(state: BrokerState, path: ResourcePath, d: Denial) -> None:
+def log_denial(state: BrokerState, path: ResourcePath, d: Denial, action: str = "release") -> None:
     e = d.error
     why = e.reasons or (Reason(e.code, e.message),)
     pending = journal.prepare(tenant=d.tenant, kind="denial", decision="deny", session_id=d.session_id, tee=d.tee,
-                              claims=d.claims, why=why, resource=str(path), action="release",
+                              claims=d.claims, why=why, resource=str(path), action=action,
                               policy_id=d.policy.name if d.policy else None,
                               policy_version=d.policy.version if d.policy else None,
                               policy_digest=d.policy.digest if d.policy else None)
     with state.writes() as db:
         journal.append_pending(db, state.log_signer, state.settings.log_origin, pending)
-    state.metrics.denials.labels("release", e.code).inc()
+    state.metrics.denials.labels(action, e.code).inc()
 
 
-def _path(repo: str, type_: str, tag: str) -> ResourcePath:
+def resource_path(repo: str, type_: str, tag: str) -> ResourcePath:
     try:
         return ResourcePath.of(repo, type_, tag)
     except BadRequest as exc:
@@ -120,11 +120,11 @@ def _path(repo: str, type_: str, tag: str) -> ResourcePath:
 
 
 def release(state: BrokerState, caller: Caller, repo: str, type_: str, tag: str) -> dict[str, str]:
-    path = _path(repo, type_, tag)
+    path = resource_path(repo, type_, tag)
     try:
-        att, res, pol = _decide(state, caller, path)
-    except _Denied as exc:
-        _log_denial(state, path, exc.denial)
+        att, res, pol = decide(state, caller, path)
+    except Denied as exc:
+        log_denial(state, path, exc.denial)
         raise exc.denial.error from None
     with state.reads() as db:
         version, value = store.latest_value(db, state.kek, db.get(Resource, res.id))

@@ -6,15 +6,16 @@ import json
 from datetime import timedelta
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import PlainTextResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from ..db.engine import utcnow
 from ..deps import SESSION_COOKIE, CallerDep, StateDep
 from ..errors import BadRequest
-from . import calls
+from . import calls, certs
 from .attest import attest
-from .messages import Challenge, KbsAttestation, KbsRequest, TokenResponse
+from .messages import CertificateRequest, Challenge, KbsAttestation, KbsRequest, TokenResponse
 from .release import release
 from .sessions import new_session
 
@@ -67,6 +68,20 @@ async def call_audit(request: Request, state: StateDep, caller: CallerDep) -> di
     """Append a batch of the attested enclave's signed call-audit chain to the attestation log."""
     raw = await request.body()
     return await run_in_threadpool(calls.ingest, state, caller, raw)
+
+
+@router.post("/certificate")
+async def certificate(request: Request, state: StateDep, caller: CallerDep) -> dict[str, str]:
+    """A TLS certificate for the attested TEE key under the broker's enclave CA, if the named resource's
+    release policy allows this attestation (docs/broker.md, "Broker-issued enclave certificates")."""
+    _, body = await _body(request, CertificateRequest)
+    return await run_in_threadpool(certs.issue, state, caller, body.model_dump(exclude_none=True))
+
+
+@router.get("/enclave-ca", response_class=PlainTextResponse)
+def enclave_ca(state: StateDep) -> str:
+    """The broker's enclave CA certificate (PEM): the TLS root for clients that trust broker-issued certificates."""
+    return certs.ca_pem(state)
 
 
 @router.get("/resource/{repo}/{type_}/{tag}")

@@ -22,15 +22,16 @@ from ..db.engine import utcnow
 from ..db.models import SigningKey
 from ..resources.kek import Kek, Sealed, seal, unseal
 
-PURPOSES = ("token", "log")
+PURPOSES = ("token", "log", "enclave-ca")
+EC_PURPOSES = ("token", "enclave-ca")
 
 
 def _generate(purpose: str):
-    return ec.generate_private_key(ec.SECP256R1()) if purpose == "token" else ed25519.Ed25519PrivateKey.generate()
+    return ec.generate_private_key(ec.SECP256R1()) if purpose in EC_PURPOSES else ed25519.Ed25519PrivateKey.generate()
 
 
 def _public_jwk(purpose: str, key) -> dict:
-    if purpose == "token":
+    if purpose in EC_PURPOSES:
         jwk = ECKey.import_key(key.public_key()).as_dict(private=False)
         jwk.update(alg="ES256", use="sig")
     else:
@@ -67,14 +68,17 @@ def _create(factory: sessionmaker[Session], kek: Kek, purpose: str) -> None:
 
 
 class SigningKeys:
-    """The active token key (ES256), the log key (Ed25519) and every public token key (JWKS)."""
+    """The active token key (ES256), the log key (Ed25519), the enclave CA key (ECDSA P-256, see
+    keybroker.kbs.certs) and every public token key (JWKS)."""
 
     def __init__(self, token_kid: str, token_key: ec.EllipticCurvePrivateKey,
-                 log_key: ed25519.Ed25519PrivateKey, jwks: dict) -> None:
+                 log_key: ed25519.Ed25519PrivateKey, jwks: dict, ca: tuple[str, ec.EllipticCurvePrivateKey, object]
+                 | None = None) -> None:
         self.token_kid = token_kid
         self.token_key = token_key
         self.log_key = log_key
         self.jwks = jwks
+        self.ca = ca                         # (kid, key, created_at) of the enclave CA
 
     def __repr__(self) -> str:
         return f"SigningKeys(token_kid={self.token_kid!r})"
@@ -99,4 +103,5 @@ class SigningKeys:
             unseal(kek, Sealed(r.sealed_private, r.wrapped_key, r.kek_id), _aad(r.kid)), None)
             for p, r in newest.items()}
         jwks = {"keys": [json.loads(r.public_jwk) for r in rows if r.purpose == "token"]}
-        return cls(newest["token"].kid, keys["token"], keys["log"], jwks)
+        ca = newest["enclave-ca"]
+        return cls(newest["token"].kid, keys["token"], keys["log"], jwks, (ca.kid, keys["enclave-ca"], ca.created_at))
