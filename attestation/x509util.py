@@ -90,8 +90,11 @@ def check_not_revoked(crl: x509.CertificateRevocationList, cert: x509.Certificat
 
 
 def load_certificates(blob: bytes) -> list[x509.Certificate]:
-    """Load PEM (one or many; trailing NULs tolerated) or a single DER certificate."""
-    if b"-----BEGIN CERTIFICATE-----" in blob:
-        return x509.load_pem_x509_certificates(blob.rstrip(b"\x00"))
-    # DER is taken as is: its last byte (a signature byte) may well be zero.
-    return [x509.load_der_x509_certificate(blob)]
+    """Load PEM (one or many; trailing NULs tolerated) or a single DER certificate. ValueError if it is not."""
+    try:
+        if b"-----BEGIN CERTIFICATE-----" in blob:
+            return x509.load_pem_x509_certificates(blob.rstrip(b"\x00"))
+        # DER is taken as is: its last byte (a signature byte) may well be zero.
+        return [x509.load_der_x509_certificate(blob)]
+    except x509.InvalidVersion as exc:     # not a ValueError in cryptography
+        raise ValueError(f"not a certificate: {exc}") from None

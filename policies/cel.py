@@ -106,6 +106,7 @@ def compile_condition(text: str) -> CelProgram:
     """Parse and check `text`; cached per expression text. Raises CelCompileError."""
     if len(text) > MAX_CHARS:
         raise CelCompileError(f"condition is {len(text)} characters; the limit is {MAX_CHARS}")
+    _check_string_literals(text)
     try:
         tree = _ENV.compile(text)
     except celpy.CELParseError as exc:
@@ -114,6 +115,30 @@ def compile_condition(text: str) -> CelProgram:
                               getattr(exc, "line", None) or 1, getattr(exc, "column", None) or 1) from None
     _check_limits(tree)
     return CelProgram(text, tree)
+
+
+def _check_string_literals(text: str) -> None:
+    """Every string literal ends (a backslash escapes the next character; '"' and "'" ones end on their
+    line). celpy's lexer regexes backtrack exponentially on an unterminated literal full of escapes or
+    carriage returns: a 60-character condition would hang the loader. This scan is linear."""
+    i, n = 0, len(text)
+    while i < n:
+        if text.startswith("//", i):                       # a comment runs to the end of the line
+            end = text.find("\n", i)
+            i = n if end < 0 else end + 1
+            continue
+        if text[i] not in "\"'":
+            i += 1
+            continue
+        start = i
+        quote = text[i:i + 3] if text[i:i + 3] in ('"""', "'''") else text[i]
+        i += len(quote)
+        while not text.startswith(quote, i):
+            if i >= n or (len(quote) == 1 and "\n" in text[i:i + 2]):   # also a backslash-newline
+                line = text.count("\n", 0, start) + 1
+                raise CelCompileError("string literal is not terminated", line, start - text.rfind("\n", 0, start))
+            i += 2 if text[i] == "\\" else 1
+        i += len(quote)
 
 
 def _check_limits(tree: lark.Tree) -> None:

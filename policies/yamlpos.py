@@ -113,4 +113,7 @@ _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 def _scalar(node: yaml.Node) -> Any:
     if not isinstance(node, yaml.ScalarNode) or node.tag not in _SCALARS:
         raise YamlProblem(*_mark(node), f"unsupported YAML value (tag {node.tag})")
-    return _CONSTRUCTOR.construct_object(node)
+    try:
+        return _CONSTRUCTOR.construct_object(node)
+    except (ValueError, OverflowError) as exc:     # e.g. a timestamp with month 13
+        raise YamlProblem(*_mark(node), f"invalid {node.tag.rsplit(':', 1)[-1]} value ({exc})") from None

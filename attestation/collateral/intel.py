@@ -71,7 +71,10 @@ def _field(doc: dict[str, Any], name: str, kind: str) -> bytes:
         raise ParseError(S_JSON, name, None, "expected a non-empty string")
     if kind == "pem" and "-----BEGIN CERTIFICATE-----" not in value:
         raise ParseError(S_JSON, name, None, "is not a PEM certificate chain")
-    return value.encode("utf-8")
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError:             # a lone surrogate escape (\ud800) in the JSON string
+        raise ParseError(S_JSON, name, None, "is not valid Unicode text") from None
 
 
 def load_intel_collateral_json(data: str | bytes) -> TdxCollateral:

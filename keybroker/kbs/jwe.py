@@ -40,4 +40,7 @@ def unwrap(response: dict[str, str], private_key) -> bytes:
                                                  for p in PARTS):
         raise DecodeError("the response is not a JWE: it needs the base64url string members " + ", ".join(PARTS))
     compact = ".".join(response[p] for p in PARTS)
-    return jwe.decrypt_compact(compact, private_key, algorithms=ALGORITHMS).plaintext
+    try:
+        return jwe.decrypt_compact(compact, private_key, algorithms=ALGORITHMS).plaintext
+    except (ValueError, TypeError) as exc:     # joserfc lets some malformed headers through, e.g. an epk off the curve
+        raise DecodeError(f"the response is not a JWE for this key ({exc})") from None
