@@ -23,7 +23,7 @@ from attestation.options import VerifyOptions
 from attestation.verify import VerificationResult, verify
 from policies import Decision, PolicyLoadError, evaluate, lint, load_policy
 from policies.generate import policy_from_claims
-from policies.replay import diff, read_log
+from policies.replay import AttestationRecord, diff, read_log
 from policies.resources import check_pattern
 
 from .attest import TeeChoice, build_anchors, build_collateral, parse_time, read_certificates, read_evidence
@@ -186,25 +186,53 @@ def from_evidence_cmd(evidence: Annotated[Path, typer.Argument(help="Evidence to
     raise typer.Exit(EXIT_OK)
 
 
+def _export_records(directory: Path) -> list[tuple[int, AttestationRecord]]:
+    """(seq, record) for each release or denial with verified claims in a `veil audit` export directory.
+
+    Denials without claims (evidence that did not verify, protocol errors) are left out: no policy can
+    change them. Run `veil audit verify` on the directory first; this reads it, it does not verify it."""
+    from keybroker.audit.export import load_export, parse_entries
+
+    try:
+        entries = parse_entries(load_export(directory).lines)
+    except (OSError, ValueError) as exc:
+        fail(f"{directory}: {getattr(exc, 'strerror', None) or exc}")
+    records = []
+    for entry in entries:
+        if entry is None or entry.kind not in ("release", "denial") or entry.claims is None or not entry.resource:
+            continue
+        try:
+            records.append((entry.seq, AttestationRecord(
+                time=entry.time, resource=entry.resource, tee=entry.claims["tee"], verified=True,
+                claims=Claims.model_validate(entry.claims), evidence_sha256=entry.evidence_digest or "0" * 64,
+                decision=entry.decision, reasons=tuple(r.code for r in entry.reasons),
+                policy_name=entry.policy_id or "", policy_digest=entry.policy_digest or "0" * 64)))
+        except (KeyError, TypeError, ValidationError) as exc:
+            fail(f"{directory}: entry {entry.seq} does not hold replayable claims: {exc}")
+    return records
+
+
 @app.command("diff")
 def diff_cmd(old: Annotated[Path, typer.Argument(help="Current policy.")],
              new: Annotated[Path, typer.Argument(help="Proposed policy.")],
-             log: Annotated[Path, typer.Option(help="Attestation log: JSON lines of attestation records.")],
+             log: Annotated[Path, typer.Option(help="Attestation records (JSON lines), or a `veil audit` export "
+                                                  "directory (its releases and denials).")],
              refs: Refs = [], json_out: JsonOut = False) -> None:
     """Replay recorded attestations under OLD and NEW: exit 0 no decision changes, 1 some change, 2 bad input."""
     before, after = _load(old, refs), _load(new, refs)
     try:
-        changes = diff(before, after, read_log(log))
+        changes = diff(before, after, _export_records(log) if log.is_dir() else read_log(log))
     except PolicyLoadError as exc:
         fail(str(exc.problems[0]))
+    where = "seq" if log.is_dir() else "line"
     if json_out:
-        print_json({"changes": [{"line": c.line, "time": c.record.time, "resource": c.record.resource,
+        print_json({"changes": [{where: c.line, "time": c.record.time, "resource": c.record.resource,
                                  "change": c.summary, "old_reasons": [x.code for x in c.old.failures] if c.old else [],
                                  "new_reasons": [x.code for x in c.new.failures] if c.new else []}
                                 for c in changes]})
     else:
         table = Table(title=f"{len(changes)} decision(s) would change")
-        for column in ("line", "time", "resource", "change", "why"):
+        for column in (where, "time", "resource", "change", "why"):
             table.add_column(column, overflow="fold")
         for c in changes:
             deciding = c.new if c.new and not c.new.allowed else c.old
