@@ -32,13 +32,17 @@ class Shipped:
     records: int = 0
 
 
-class CallAuditShipper:
-    def __init__(self, chain: CallAuditChain, broker_url: str, attester, signing_jwk: dict, *, http=None,
-                 max_batch: int = MAX_BATCH) -> None:
-        from keybroker.client import KbsClient
+def for_identity(broker_url: str, attester, signing_jwk: dict, *, http=None):
+    """A KBS client that attests with the call-audit signing key (the TLS key) as its tee-pubkey."""
+    from keybroker.client import KbsClient
+    return KbsClient(broker_url, attester, http=http, key=ECKey.import_key(signing_jwk))
 
+
+class CallAuditShipper:
+    def __init__(self, chain: CallAuditChain, client, *, max_batch: int = MAX_BATCH) -> None:
+        """`client`: a keybroker.client.KbsClient whose key is the chain's signing key (`for_identity`)."""
         self.chain = chain
-        self.client = KbsClient(broker_url, attester, http=http, key=ECKey.import_key(signing_jwk))
+        self.client = client
         self.max_batch = max_batch
         self.next_seq = 0              # the first record the broker has not acknowledged
         self.total = Shipped()

@@ -23,6 +23,7 @@ import json
 import secrets
 import socket
 import ssl
+import threading
 import uuid
 import zipfile
 from dataclasses import dataclass, field
@@ -163,7 +164,8 @@ def evaluate_policy(trust: ClientTrust, claims: Any, at: datetime):
 class AttestedSession:
     """A channel pinned to an attested certificate; prompts go only here."""
 
-    def __init__(self, channel: grpc.Channel, attested: Attested, *, token: str | None = None) -> None:
+    def __init__(self, channel: grpc.Channel, attested: Attested | None, *, token: str | None = None) -> None:
+        """`attested` is None when the channel is trusted through the broker's enclave CA instead."""
         from smg_grpc_proto import vllm_engine_pb2_grpc
 
         self.channel = channel
@@ -233,6 +235,38 @@ def attest(target: str, trust: ClientTrust, *, token: str | None = None, timeout
         channel.close()
         raise
     return AttestedSession(channel, attested, token=token)
+
+
+def broker_trusted(target: str, ca_pem: bytes, *, token: str | None = None, timeout: float = 30.0) -> AttestedSession:
+    """A session with an enclave whose TLS certificate the key broker issued after attesting it: ordinary
+    TLS with the broker's enclave CA as the only root. The handshake is completed (and the certificate
+    checked) before this returns, so no prompt can go to a server the CA did not vouch for."""
+    creds = grpc.ssl_channel_credentials(root_certificates=ca_pem)
+    channel = grpc.secure_channel(target, creds, options=[("grpc.ssl_target_name_override", SERVER_NAME),
+                                                          ("grpc.max_receive_message_length", -1)])
+    if _connect(channel, timeout) != grpc.ChannelConnectivity.READY:
+        channel.close()
+        raise AttestedChannelError(f"{target}: no TLS session with a certificate from the broker's enclave CA "
+                                   "(wrong CA, a self-signed or expired certificate, or unreachable)")
+    return AttestedSession(channel, None, token=token)
+
+
+def _connect(channel: grpc.Channel, timeout: float) -> grpc.ChannelConnectivity | None:
+    """Connect now; the first settled state (READY, or TRANSIENT_FAILURE when the handshake fails)."""
+    settled: list[grpc.ChannelConnectivity] = []
+    done = threading.Event()
+
+    def watch(state: grpc.ChannelConnectivity) -> None:
+        if state in (grpc.ChannelConnectivity.READY, grpc.ChannelConnectivity.TRANSIENT_FAILURE):
+            settled.append(state)
+            done.set()
+
+    channel.subscribe(watch, try_to_connect=True)
+    try:
+        done.wait(timeout)
+    finally:
+        channel.unsubscribe(watch)
+    return settled[0] if settled else None
 
 
 def describe(attested: Attested) -> dict[str, Any]:

@@ -4,8 +4,8 @@ The private key never leaves this process's memory (it is handed to gRPC's
 TLS stack as PEM bytes, never written). What makes a client trust the
 certificate is not a CA but the attestation: GetAttestation returns evidence
 whose report data binds the JWK of this certificate's public key
-(enclave.server.attest). A broker-issued certificate is the alternative
-(docs/enclave.md).
+(enclave.server.attest). The alternative: the key broker issues a certificate
+for the attested key (`use_issued`; docs/enclave.md).
 """
 
 from __future__ import annotations
@@ -67,6 +67,15 @@ class TlsIdentity:
             .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .sign(self._key, hashes.SHA256())
         )
+
+    def use_issued(self, certificate_pem: str | bytes) -> None:
+        """Serve a certificate the key broker issued for this key (keybroker.kbs.certs) instead of the
+        self-signed one; attestation binds the same key either way."""
+        issued = x509.load_pem_x509_certificate(certificate_pem.encode() if isinstance(certificate_pem, str)
+                                                else certificate_pem)
+        if issued.public_key() != self._key.public_key():
+            raise ValueError("the issued certificate is for another key")
+        self.certificate = issued
 
     def __repr__(self) -> str:
         return f"TlsIdentity(<ephemeral P-256>, sha256 {self.fingerprint()[:16]}…)"

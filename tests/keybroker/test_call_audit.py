@@ -12,7 +12,7 @@ from joserfc.jwk import ECKey
 
 from attestation.attesters.emulated import EmulatedAttester
 from enclave.callaudit import CallAuditChain, broker_payload
-from enclave.callship import CallAuditShipper
+from enclave.callship import CallAuditShipper, for_identity
 from enclave.server.tls import TlsIdentity, public_jwk
 from keybroker.audit.calls import check_logged_batches
 from keybroker.client import KbsClient, KbsError
@@ -106,7 +106,8 @@ def test_without_an_attestation_nothing_is_appended(broker):
 def test_the_enclave_shipper_ships_what_the_server_recorded(broker, vendor):
     identity = TlsIdentity()
     chain = CallAuditChain(identity, model="tiny")
-    shipper = CallAuditShipper(chain, broker.url, EmulatedAttester(vendor, "tdx"), identity.jwk(), max_batch=4)
+    shipper = CallAuditShipper(chain, for_identity(broker.url, EmulatedAttester(vendor, "tdx"), identity.jwk()),
+                               max_batch=4)
     assert shipper.ship().records == 0                      # nothing to ship yet: no request at all
     for n in range(6):
         chain.append(caller="alice", method="/vllm.grpc.engine.VllmEngine/Generate", completion_tokens=n)

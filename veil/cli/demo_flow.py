@@ -267,7 +267,7 @@ class Flow:
                           "--emulated", "--tee", "tdx", "--vendor-dir", str(self.vendor_dir),
                           "--host", "127.0.0.1", "--port", "0", "--no-client-auth",
                           "--dtype", "float32", "--max-model-len", "256", "--gpu-memory-utilization", "0.1",
-                          "--enforce-eager", "--audit-interval", "2")
+                          "--enforce-eager", "--audit-interval", "2", "--broker-certificate")
         console.print(f"  enclave pid {proc.proc.pid} attesting to the broker, then starting vLLM "
                       f"(log {proc.log}; takes a minute)…")
         m = proc.wait_for(r"^serving (\S+) on port (\d+)", ENCLAVE_READY_S)
@@ -305,8 +305,23 @@ class Flow:
         console.print("  under policies/examples/tdx-production.yaml:")
         for line in [l for l in said if "✗" in l or "error" in l.lower() or "fail" in l.lower()][-12:]:
             console.print(f"    | {line}", highlight=False, markup=False)
+        ca = self.w / "enclave-ca.pem"
+        ca.write_text(httpx.get(self.broker_url + "/kbs/v0/enclave-ca", timeout=10).text)
+        via_ca = self.veil("enclave", "client", "--target", f"127.0.0.1:{self.enclave_port}", "--broker-ca", str(ca),
+                           "--prompt", PROMPT, "--max-tokens", "8")
+        if not via_ca.stdout.strip():
+            raise FlowFailed("no completion through the broker-issued certificate")
+        stranger = self.w / "stranger-ca.pem"
+        stranger.write_text((self.anchors / "intel" / "root_ca.pem").read_text())
+        refused = self.veil("enclave", "client", "--target", f"127.0.0.1:{self.enclave_port}", "--broker-ca",
+                            str(stranger), "--prompt", PROMPT, ok=False)
+        if refused.returncode == 0:
+            raise FlowFailed("a client trusting another CA accepted the enclave's certificate")
+        console.print("  with the broker's enclave CA as the only TLS root (no evidence checked by the client): "
+                      "completion received; with another CA: refused before the prompt")
         return (f"completion received after attestation under the development policy; the production policy "
-                f"made the client refuse (exit {bad.returncode}) before sending the prompt")
+                f"made the client refuse (exit {bad.returncode}) before sending the prompt; the broker-issued "
+                f"certificate served clients that trust only the broker's CA")
 
     def shipped_calls(self, timeout_s: float = 20.0) -> int:
         """Call records the enclave has shipped into the broker's log (it ships every 2 s here)."""

@@ -102,8 +102,27 @@ async def _ship(shipper) -> None:
                       f"(next seq {shipper.next_seq})")
 
 
+def _identity_client(broker: str, attester, identity):
+    """A KBS client that attests with the TLS key as tee-pubkey (call-audit shipping, broker certificate)."""
+    from enclave.callship import for_identity
+    return for_identity(broker, attester, identity.jwk())
+
+
+def _broker_certificate(client, identity, resource: str) -> None:
+    from keybroker.client import KbsError
+
+    try:
+        issued = client.request_certificate(resource)
+    except KbsError as exc:
+        fail(f"the key broker refused a certificate for this enclave: {exc}", code=EXIT_FAILED)
+    identity.use_issued(issued["certificate"])
+    console.print(f"TLS certificate issued by the broker's enclave CA for the attested key (until "
+                  f"{issued['not_after']})")
+
+
 async def _serve(sealed: Path, key, settings, attester, vendor, auth, address: str, *,
-                 broker: str | None = None, audit_interval: float = 30.0) -> None:
+                 broker: str | None = None, audit_interval: float = 30.0, resource: str | None = None,
+                 broker_certificate: bool = False) -> None:
     from enclave.engine import sealed_engine
     from enclave.server import EnclaveServer, TlsIdentity
     from enclave.server.attest import emulated_collateral
@@ -112,6 +131,9 @@ async def _serve(sealed: Path, key, settings, attester, vendor, auth, address: s
     async with sealed_engine(sealed, key, settings) as engine:
         key.wipe()
         identity = TlsIdentity()
+        client = _identity_client(broker, attester, identity) if broker is not None else None
+        if broker_certificate:
+            await asyncio.to_thread(_broker_certificate, client, identity, resource)
         server = EnclaveServer(engine, identity=identity, attester=attester, auth=auth,
                                tdx_collateral=tdx, snp_crls=crls)
         port = await server.start(address)
@@ -123,7 +145,7 @@ async def _serve(sealed: Path, key, settings, attester, vendor, auth, address: s
         shipper = shipping = None
         if broker is not None:
             from enclave.callship import CallAuditShipper
-            shipper = CallAuditShipper(server.calls, broker, attester, identity.jwk())
+            shipper = CallAuditShipper(server.calls, client)
             shipping = asyncio.create_task(_ship_periodically(shipper, audit_interval, stop))
         try:
             await stop.wait()
@@ -158,11 +180,16 @@ def serve(
     tensor_parallel_size: Annotated[int, typer.Option(help="vLLM tensor_parallel_size.")] = 1,
     audit_interval: Annotated[float, typer.Option(min=1, help="Seconds between shipping the per-call audit to "
                                                   "the broker's log (with --broker).")] = 30.0,
+    broker_certificate: Annotated[bool, typer.Option(help="Also serve a TLS certificate the broker issues for the "
+                                                     "attested key (clients may then trust the broker's CA "
+                                                     "instead of checking evidence).")] = False,
 ) -> None:
     """Decrypt a sealed model in memory, start vLLM, serve its gRPC API over attested TLS."""
     from enclave.engine import EngineSettings
     from enclave.errors import EnclaveError
 
+    if broker_certificate and (broker is None or resource is None):
+        fail("--broker-certificate needs --broker and --resource (the policy of that resource decides)")
     attester, vendor = _attester(emulated, tee, vendor_dir)
     auth = _auth(jwks, audience, issuer, no_client_auth)
     key = _data_key(key_file, broker, resource, attester)
@@ -171,7 +198,7 @@ def serve(
                               tensor_parallel_size=tensor_parallel_size)
     try:
         asyncio.run(_serve(sealed, key, settings, attester, vendor, auth, f"{host}:{port}", broker=broker,
-                           audit_interval=audit_interval))
+                           audit_interval=audit_interval, resource=resource, broker_certificate=broker_certificate))
     except EnclaveError as exc:
         fail(str(exc), code=EXIT_FAILED)
     finally:
@@ -199,13 +226,29 @@ def client(
     max_tokens: Annotated[int, typer.Option(help="Tokens to generate.")] = 32,
     temperature: Annotated[float, typer.Option(help="Sampling temperature (0: greedy).")] = 0.0,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object at the end.")] = False,
+    broker_ca: Annotated[Optional[Path], typer.Option(help="Trust the enclave through this broker enclave CA "
+                                                      "(GET /kbs/v0/enclave-ca) instead of checking its evidence "
+                                                      "here.")] = None,
 ) -> None:
     """Attest the enclave (evidence, TLS-key binding, policy), then stream a completion."""
-    from enclave.client import ClientTrust, attest, describe
+    from enclave.client import ClientTrust, attest, broker_trusted, describe
     from enclave.errors import AttestedChannelError
 
     from .attest import build_anchors, build_collateral
 
+    token = token_file.read_text().strip() if token_file else os.environ.get("VEIL_ENCLAVE_TOKEN")
+    if broker_ca is not None:
+        if policy is not None:
+            fail("--broker-ca trusts the broker's policy decision; drop --policy (or drop --broker-ca to check "
+                 "the evidence here)")
+        try:
+            session = broker_trusted(target, broker_ca.read_bytes(), token=token)
+        except OSError as exc:
+            fail(f"cannot read {broker_ca}: {exc.strerror}")
+        except AttestedChannelError as exc:
+            fail(f"not sending the prompt: {exc}", code=EXIT_FAILED)
+        _complete(session, target, prompt, max_tokens, temperature, json_out)
+        return
     if policy is None and not no_policy:
         fail("give --policy FILE (or --no-policy for development)")
     compiled = None
@@ -215,7 +258,6 @@ def client(
             compiled = load_policy(policy, references=references)
         except PolicyLoadError as exc:
             fail(f"{policy}: {exc}")
-    token = token_file.read_text().strip() if token_file else os.environ.get("VEIL_ENCLAVE_TOKEN")
     trust = ClientTrust(anchors=build_anchors(emulated_anchors), collateral=build_collateral(collateral, (), offline),
                         policy=compiled, resource=resource, allow_no_policy=no_policy,
                         check_revocation=not no_revocation, allow_debug=allow_debug)
@@ -225,16 +267,25 @@ def client(
         for code, message in exc.reasons:
             err_console.print(f"  [red]✗[/] {code}: {message}", highlight=False)
         fail(f"not sending the prompt: {exc}", code=EXIT_FAILED)
+    _complete(session, target, prompt, max_tokens, temperature, json_out, describe)
+
+
+def _complete(session, target: str, prompt: str, max_tokens: int, temperature: float, json_out: bool,
+              describe=None) -> None:
     with session:
         if not json_out:
-            err_console.print(f"[green]attested[/] {target}: {session.attested.claims.tee}, "
-                              f"policy {getattr(session.attested.decision, 'policy_name', 'none')} allows it")
+            if session.attested is None:
+                err_console.print(f"[green]trusted[/] {target}: its certificate is from the broker's enclave CA")
+            else:
+                err_console.print(f"[green]attested[/] {target}: {session.attested.claims.tee}, "
+                                  f"policy {getattr(session.attested.decision, 'policy_name', 'none')} allows it")
         pieces = []
         for piece in session.generate(prompt, max_tokens=max_tokens, temperature=temperature):
             pieces.append(piece)
             if not json_out:
                 console.out(piece, end="", highlight=False)
         if json_out:
-            print_json({**describe(session.attested), "completion": "".join(pieces)})
+            summary = describe(session.attested) if session.attested is not None else {"trust": "broker-ca"}
+            print_json({**summary, "completion": "".join(pieces)})
         else:
             console.out("")
