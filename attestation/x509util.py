@@ -53,7 +53,7 @@ def verify_issued_by(cert: x509.Certificate, issuer: x509.Certificate, *, check:
     except InvalidSignature:
         raise VerificationError(check, f"signature of '{cert.subject.rfc4514_string()}' does not "
                                 f"verify under '{issuer.subject.rfc4514_string()}'") from None
-    except UnsupportedAlgorithm as exc:   # e.g. RSASSA-PSS parameters naming an unknown hash
+    except (UnsupportedAlgorithm, ValueError) as exc:   # RSASSA-PSS parameters naming an unknown hash or MGF
         raise VerificationError(check, f"signature algorithm of '{cert.subject.rfc4514_string()}' is not "
                                 f"supported ({exc})") from None
 

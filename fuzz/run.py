@@ -84,7 +84,7 @@ def run_target(target: str, seconds: int, *, timeout: int = 10, rss_mb: int = 30
         result.inputs, result.coverage, result.features = int(m[1]), int(m[2]), int(m[3])
     stats = dict(_STAT.findall(out))
     result.inputs = int(stats.get("number_of_executed_units", result.inputs))
-    result.exec_per_s = int(stats.get("average_exec_per_sec", 0))
+    result.exec_per_s = int(stats.get("average_exec_per_sec", 0)) or int(result.inputs / max(result.seconds, 1))
     if proc.returncode != 0 and result.crashes == 0:
         result.crashes = 1       # died without an artifact (e.g. the target failed to import)
     return result, out
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
             tail = out if args.verbose else "\n".join(out.splitlines()[-25:])
             console.print(f"[red]{target}: crashed[/] (input saved under {REGRESSIONS / target})\n{tail}",
                           markup=True, highlight=False)
-    Console().print(_table(results, args.seconds))
+    Console(width=max(110, Console().width)).print(_table(results, args.seconds))
     print(json.dumps({"seconds_per_target": args.seconds, "targets": {r.target: asdict(r) for r in results}},
                      separators=(",", ":")))
     sys.exit(1 if any(r.crashes for r in results) else 0)

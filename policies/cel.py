@@ -24,7 +24,7 @@ from typing import Any
 import celpy
 import lark
 from celpy import celtypes
-from celpy.evaluation import base_functions
+from celpy.evaluation import CELSyntaxError, CELUnsupportedError, base_functions
 
 MAX_CHARS = 2000
 MAX_NODES = 1500
@@ -67,7 +67,8 @@ class CelProgram:
             value = self._runner.evaluate(activation)
         except celpy.CELEvalError as exc:
             return CelOutcome(False, "error", f"condition could not be evaluated: {_eval_message(exc)}")
-        except (RecursionError, MemoryError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
+        except (RecursionError, MemoryError, ArithmeticError, TypeError, ValueError, LookupError,
+                CELSyntaxError, CELUnsupportedError) as exc:   # celpy finds some malformed trees only here
             return CelOutcome(False, "error", f"condition could not be evaluated: {type(exc).__name__}: {exc}")
         if not isinstance(value, celtypes.BoolType):
             return CelOutcome(False, _short(value), f"condition gave {type(value).__name__}, not a boolean")

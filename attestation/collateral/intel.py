@@ -174,7 +174,10 @@ def inner_object_span(body: bytes, key: str, *, structure: str = "Intel PCS resp
         json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ParseError(structure, "body", None, f"not valid JSON ({exc})") from None
-    found = [(s, e) for name, s, e in _member_spans(body) if name == key]
+    try:
+        found = [(s, e) for name, s, e in _member_spans(body) if name == key]
+    except ValueError as exc:                  # valid JSON, but not an object
+        raise ParseError(structure, "body", None, str(exc)) from None
     if len(found) != 1:
         raise ParseError(structure, key, None, "missing" if not found else "appears more than once")
     start, end = found[0]

@@ -42,5 +42,5 @@ def unwrap(response: dict[str, str], private_key) -> bytes:
     compact = ".".join(response[p] for p in PARTS)
     try:
         return jwe.decrypt_compact(compact, private_key, algorithms=ALGORITHMS).plaintext
-    except (ValueError, TypeError) as exc:     # joserfc lets some malformed headers through, e.g. an epk off the curve
+    except (ValueError, TypeError, KeyError) as exc:   # joserfc lets malformed headers through (epk off curve, bad crv)
         raise DecodeError(f"the response is not a JWE for this key ({exc})") from None
