@@ -105,7 +105,11 @@ def decode_hwid(value: bytes) -> bytes:
 def _raw_extensions(cert: x509.Certificate) -> dict[str, bytes]:
     """{OID suffix: DER value} of the AMD extensions."""
     found: dict[str, bytes] = {}
-    for ext in cert.extensions:
+    try:
+        extensions = cert.extensions        # parsed lazily by cryptography
+    except (x509.DuplicateExtension, ValueError) as exc:
+        raise ParseError(STRUCTURE, "extensions", None, f"are malformed ({exc})") from None
+    for ext in extensions:
         oid = ext.oid.dotted_string
         if oid.startswith(OID_PREFIX + ".") and isinstance(ext.value, x509.UnrecognizedExtension):
             found[oid[len(OID_PREFIX) + 1:]] = ext.value.value
