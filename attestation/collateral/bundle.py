@@ -111,6 +111,7 @@ class OfflineBundle:
         self.manifest: Manifest = parse_manifest(manifest_file.read_bytes(), self._where)
         self._index = {item.key: item for item in self.manifest.items}
         self._verified: dict[str, bytes] = {}     # item key → bytes that matched the manifest (read once)
+        self._tdx: dict[tuple[str, PckCa], TdxCollateral] = {}
 
     @property
     def items(self) -> tuple[Item, ...]:
@@ -169,6 +170,13 @@ class OfflineBundle:
     # CollateralSource ------------------------------------------------------
 
     def tdx(self, fmspc: str, ca: PckCa) -> TdxCollateral:
+        """The platform's Intel collateral (assembled once per FMSPC and CA: the items never change)."""
+        key = (fmspc.lower(), ca)
+        if key not in self._tdx:
+            self._tdx[key] = self._assemble_tdx(fmspc, ca)
+        return self._tdx[key]
+
+    def _assemble_tdx(self, fmspc: str, ca: PckCa) -> TdxCollateral:
         hint = tdx_fetch_hint(fmspc.lower())
         raw = {name: self.read(kind, keys, hint=hint) for name, (kind, keys) in tdx_keys(fmspc, ca).items()}
         tcb_info, tcb_sig = split_pcs_body(raw.pop("tcb_info"), "tcbInfo", structure="bundled TCB info")

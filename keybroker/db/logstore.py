@@ -22,18 +22,21 @@ class SqlLogStore:
     def __init__(self, session: Session, *, tenant: str | None = None) -> None:
         self.session = session
         self.tenant = tenant            # stored beside each entry for tenant-scoped log views
+        self._locked_size: int | None = None      # the size read under the lock, in this transaction
 
     def size(self) -> int:
         """The log size, taking the append lock for the rest of the transaction."""
         stmt = select(LogHead.size).where(LogHead.id == 1).with_for_update()
-        return int(self.session.execute(stmt).scalar_one())
+        self._locked_size = int(self.session.execute(stmt).scalar_one())
+        return self._locked_size
 
     def append(self, entry_bytes: bytes, leaf_hash: bytes) -> int:
-        seq = self.size()
+        seq = self._locked_size if self._locked_size is not None else self.size()   # the lock is already ours
         self.session.add(LogRecord(seq=seq, leaf_hash=bytes(leaf_hash), entry=bytes(entry_bytes),
                                    tenant=self.tenant))
         self.session.execute(update(LogHead).where(LogHead.id == 1).values(size=seq + 1))
         self.session.flush()
+        self._locked_size = seq + 1
         return seq
 
     def leaf_hash(self, index: int) -> bytes:

@@ -47,6 +47,38 @@ def test_prepared_entry_numbers_to_the_canonical_bytes(claims, evidence, resourc
     assert LogEntry.from_canonical(data).seq == seq
 
 
+_any_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**60), 2**60) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(), lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(), kids, max_size=4),
+    max_leaves=12)
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=_any_json)
+def test_canonical_json_is_rfc8785(value):
+    """The fast path (orjson) gives RFC 8785's bytes or defers to it; errors are rfc8785's own."""
+    from keybroker.audit.entry import canonical_json
+    try:
+        expected = rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError:
+        with pytest.raises(rfc8785.CanonicalizationError):
+            canonical_json(value)
+        return
+    assert canonical_json(value) == expected
+
+
+@pytest.mark.parametrize("value", ["\ud800", {"k": ["a\udfff"]}, {"\ud83d": 1}, 2**53, [1.5e300]])
+def test_canonical_json_edge_cases_match_rfc8785(value):
+    from keybroker.audit.entry import canonical_json
+    try:
+        expected = rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, UnicodeError) as exc:     # rfc8785's own refusal, whichever it is
+        with pytest.raises(type(exc)):
+            canonical_json(value)
+    else:
+        assert canonical_json(value) == expected
+
+
 def test_a_numbered_entry_cannot_be_prepared_again(entry_at):
     with pytest.raises(ValueError, match="already has a seq"):
         entry_at(0).model_copy(update={"seq": 3}).prepare()
