@@ -1,6 +1,7 @@
 """Re-run verification (and policy evaluation) on the evidence a log recorded, offline.
 
-For each entry that carries evidence: (1) decode it as the broker received it;
+For each entry that carries evidence — and for each release or release denial,
+through the attestation entry of its session — (1) decode it as the broker received it;
 (2) verify it with the auditor's anchors and collateral as of the entry's
 recorded verification time; (3) compare the claims digest with the recorded
 one; (4) if the auditor supplies the policy the entry names (same digest),
@@ -117,18 +118,33 @@ def _verify_recorded(entry: LogEntry, opts: VerifyOptions):
     return result
 
 
-def reverify_entry(entry: LogEntry, opts: VerifyOptions, policies: Mapping[str, Any] | None = None) -> Outcome:
-    """Re-verify one entry; `policies` maps policy name → policies.CompiledPolicy."""
-    if entry.evidence_b64 is None:
-        return Outcome(entry.seq, skipped="no evidence recorded")
+def reverify_entry(entry: LogEntry, opts: VerifyOptions, policies: Mapping[str, Any] | None = None,
+                   attested: Any | None = None) -> Outcome:
+    """Re-verify one entry; `policies` maps policy name → policies.CompiledPolicy.
+
+    A release or release denial carries no evidence of its own: pass `attested`, the re-verification
+    of its session's attestation entry, and its claims and policy decision are checked against that."""
+    return _reverify(entry, opts, policies, attested)[0]
+
+
+def _reverify(entry: LogEntry, opts: VerifyOptions, policies: Mapping[str, Any] | None,
+              attested: Any | None) -> tuple[Outcome, Any | None]:
+    """(outcome, the verification result the entry's claims rest on, or None)."""
+    if entry.evidence_b64 is None and attested is None:
+        return Outcome(entry.seq, skipped="no evidence recorded"), None
     if entry.tee == "nvidia":
-        return Outcome(entry.seq, skipped="GPU evidence without its CPU TEE is not re-verified here")
+        return Outcome(entry.seq, skipped="GPU evidence without its CPU TEE is not re-verified here"), None
     at = entry.verification_time or entry.time
-    try:
-        result = _verify_recorded(entry, dataclasses.replace(opts, at=at))               # (1), (2)
-    except ParseError as exc:
-        return _compare_decision(entry, False, ("evidence",), [], [f"unreadable evidence: {exc.message}"])
-    checked, mismatches, notes = ["evidence"], [], []
+    if entry.evidence_b64 is None:
+        result, checked = attested, [f"evidence (seq {attested.seq})"]     # the session's attestation
+    else:
+        try:
+            result = _verify_recorded(entry, dataclasses.replace(opts, at=at))           # (1), (2)
+        except ParseError as exc:
+            return _compare_decision(entry, False, ("evidence",), [], [f"unreadable evidence: {exc.message}"]), None
+        result = _Verified(entry.seq, result.verified, result.claims, result.errors)
+        checked = ["evidence"]
+    mismatches, notes = [], []
     if not result.verified:
         notes.append("not verified: " + "; ".join(f"{f.code}: {f.message}" for f in result.errors))
     elif entry.claims_digest is not None:                                                 # (3)
@@ -137,13 +153,23 @@ def reverify_entry(entry: LogEntry, opts: VerifyOptions, policies: Mapping[str, 
         if digest != entry.claims_digest:
             mismatches.append(Mismatch("claims", entry.claims_digest, digest, _claims_diff(entry, result.claims)))
     allowed = result.verified
-    if result.verified and policies is not None:                                          # (4)
+    if result.verified and policies is not None and entry.policy_id:                      # (4)
         allowed, policy_note = _evaluate(entry, result.claims, at, policies)
         if policy_note:
             notes.append(policy_note)
         if allowed is not None:
             checked.append("policy")
-    return _compare_decision(entry, allowed, tuple(checked), mismatches, notes)
+    return _compare_decision(entry, allowed, tuple(checked), mismatches, notes), result
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """A re-verification, remembered by the seq of the entry whose evidence it replayed."""
+
+    seq: int | None
+    verified: bool
+    claims: Any
+    errors: tuple
 
 
 def _evaluate(entry: LogEntry, claims, at, policies: Mapping[str, Any]) -> tuple[bool | None, str]:
@@ -189,5 +215,14 @@ def _claims_diff(entry: LogEntry, claims) -> str:
 
 def reverify(entries: Iterable[LogEntry], opts: VerifyOptions,
              policies: Mapping[str, Any] | None = None) -> list[Outcome]:
-    """Re-verify every entry (the caller verified the export first)."""
-    return [reverify_entry(entry, opts, policies) for entry in entries]
+    """Re-verify every entry (the caller verified the export first). Releases and release denials are
+    replayed on the claims of their session's attestation entry, re-verified from its evidence."""
+    sessions: dict[str, Any] = {}
+    outcomes = []
+    for entry in entries:
+        linked = sessions.get(entry.session_id or "") if entry.evidence_b64 is None else None
+        outcome, result = _reverify(entry, opts, policies, linked)
+        if entry.kind == "attestation" and entry.session_id and result is not None:
+            sessions[entry.session_id] = result
+        outcomes.append(outcome)
+    return outcomes

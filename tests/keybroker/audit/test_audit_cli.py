@@ -177,7 +177,7 @@ def test_reverify_reproduces_an_honest_log(export, evidence_dir):
     result = veil("audit", "reverify", directory, "--key", key, "--collateral", evidence_dir / COLLATERAL,
                   "--offline")
     assert result.exit_code == 0, result.output
-    assert "2 of 2" in result.stdout
+    assert "3 of 3" in result.stdout          # the release is replayed through its session's attestation
 
 
 def test_reverify_reports_a_decision_the_evidence_does_not_support(real, evidence_dir, tmp_path):

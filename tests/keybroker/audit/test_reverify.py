@@ -141,3 +141,27 @@ def test_emulated_evidence_under_vendor_anchors_only_does_not_reproduce_an_allow
     opts = VerifyOptions(anchors=vendor_anchors(), collateral=StaticCollateral(), at=AT)
     outcome = reverify_entry(policy_entry(quote, "allow", "dev/x", dev_policy), opts)
     assert [m.what for m in outcome.mismatches] == ["decision"]
+
+
+def test_releases_are_replayed_through_their_sessions_attestation(emulated, dev_policy):
+    """A release entry has no evidence of its own: its claims and decision are checked against the
+    re-verified attestation of the same session; one that the policy would not allow is a mismatch."""
+    from attestation.evidence import Evidence
+    from attestation.verify import verify
+    from keybroker.audit.reverify import reverify
+
+    quote, opts = emulated
+    attestation = recorded(quote, None, "allow", session_id="s1")
+    claims_doc = verify(Evidence("tdx", quote), opts).claims.model_dump(mode="json")
+    release = LogEntry.record(time=AT, kind="release", decision="allow", session_id="s1", claims=claims_doc,
+                              resource="dev/models/tiny/dek", policy_id=dev_policy.name, policy_digest=dev_policy.digest)
+    wrongly = LogEntry.record(time=AT, kind="release", decision="allow", session_id="s1", claims=claims_doc,
+                              resource="prod/models/llama/dek", policy_id=dev_policy.name,
+                              policy_digest=dev_policy.digest)
+    orphan = release.model_copy(update={"session_id": "nobody"})
+    outcomes = reverify([attestation.model_copy(update={"seq": 0}), release.model_copy(update={"seq": 1}),
+                         wrongly.model_copy(update={"seq": 2}), orphan.model_copy(update={"seq": 3})],
+                        opts, {dev_policy.name: dev_policy})
+    assert outcomes[1].checked == ("evidence (seq 0)", "claims", "policy", "decision") and not outcomes[1].mismatches
+    assert [(m.what, m.recorded, m.recomputed) for m in outcomes[2].mismatches] == [("decision", "allow", "deny")]
+    assert outcomes[3].skipped == "no evidence recorded"
