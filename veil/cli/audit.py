@@ -102,8 +102,9 @@ def report_document(report: VerifyReport) -> dict:
 def render_report(report: VerifyReport) -> None:
     cp = report.checkpoint
     if report.ok and cp is not None:
-        console.print(f"[bold green]verified[/] {cp.origin}: {cp.size} entries, root {cp.root_hash.hex()}",
-                      highlight=False)
+        held = f"{cp.size} entries" if report.entries == cp.size else \
+            f"{report.entries} of the {cp.size} entries (a filtered view)"
+        console.print(f"[bold green]verified[/] {cp.origin}: {held}, root {cp.root_hash.hex()}", highlight=False)
     else:
         console.print(f"[bold red]NOT verified[/]: {len(report.problems)} problem(s)", highlight=False)
     for p in report.problems:
