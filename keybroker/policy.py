@@ -35,8 +35,9 @@ class Decision(Protocol):
 
 
 class PolicyEngine(Protocol):
-    def compile(self, text: str, *, source: str) -> Any:
-        """A compiled policy with `.digest` and `.name`; Unprocessable listing every problem."""
+    def compile(self, text: str, *, source: str, references: str | None = None) -> Any:
+        """A compiled policy with `.digest` and `.name`; Unprocessable listing every problem.
+        `references`: a document of the reference values the policy names (`{ref: …}`)."""
         ...
 
     def evaluate(self, policy: Any, claims: Claims, *, at: datetime, resource: str) -> Decision:
@@ -46,25 +47,28 @@ class PolicyEngine(Protocol):
 class VeilPolicies:
     """The `policies` package: loader checks (with positions), CEL compile, evaluator."""
 
-    def compile(self, text: str, *, source: str) -> Any:
+    def compile(self, text: str, *, source: str, references: str | None = None) -> Any:
         from policies.compile import compile_policy
         from policies.errors import PolicyLoadError
-        from policies.loader import Source, check_policy
+        from policies.loader import Source, check_policy, reference_sets
         from policies.yamlpos import YamlProblem, load_located
 
-        if len(text.encode()) > MAX_POLICY_BYTES:
-            raise Unprocessable("policy.too_large", f"policy document is larger than {MAX_POLICY_BYTES} bytes")
+        if len(text.encode()) + len((references or "").encode()) > MAX_POLICY_BYTES:
+            raise Unprocessable("policy.too_large", f"policy and references are larger than {MAX_POLICY_BYTES} bytes")
         try:
-            document, problems = check_policy(Source(source, load_located(text)), {})
+            sets, problems = ({}, []) if references is None else \
+                reference_sets(Source(f"{source} references", load_located(references)))
+            if not problems:
+                document, problems = check_policy(Source(source, load_located(text)), sets)
         except YamlProblem as exc:
             raise Unprocessable("policy.syntax", f"{source}:{exc.line}:{exc.column}: {exc.message}") from None
         except PolicyLoadError as exc:
             raise Unprocessable("policy.invalid", str(exc)) from None
         errors = [p for p in problems if getattr(p, "severity", "error") == "error"]
-        if document is None or errors:
+        if errors or document is None:
             raise Unprocessable("policy.invalid", "; ".join(_problem_text(p) for p in errors) or "invalid policy",
                                 tuple(Reason(p.path or "policy", p.message) for p in errors))
-        return compile_policy(document, {}, source=source)
+        return compile_policy(document, sets, source=source)
 
     def evaluate(self, policy: Any, claims: Claims, *, at: datetime, resource: str) -> Decision:
         from policies.evaluate import evaluate
@@ -93,11 +97,11 @@ class CompiledCache:
         self._cache: dict[str, Any] = {}
         self._lock = threading.Lock()
 
-    def get(self, digest: str, text: str, source: str) -> Any:
+    def get(self, digest: str, text: str, source: str, references: str | None = None) -> Any:
         with self._lock:
             hit = self._cache.get(digest)
         if hit is None:
-            hit = self.engine.compile(text, source=source)
+            hit = self.engine.compile(text, source=source, references=references)
             with self._lock:
                 self._cache[digest] = hit
         return hit

@@ -99,6 +99,21 @@ def load_references(paths: Iterable[Path]) -> tuple[dict[str, ReferenceSet], lis
     return sets, problems
 
 
+def reference_sets(source: Source) -> tuple[dict[str, ReferenceSet], list[Problem]]:
+    """The sets of one ReferenceValues document (as a broker stores it beside a pushed policy)."""
+    if source.kind != "ReferenceValues":
+        return {}, [Problem(source.file, 1, 1, "kind", "expected kind: ReferenceValues")]
+    sets: dict[str, ReferenceSet] = {}
+    return sets, _add_sets(source, sets)
+
+
+def references_document(sets: dict[str, ReferenceSet], names: Iterable[str]) -> dict:
+    """One ReferenceValues document holding just the named sets (what `veil broker policy-push` sends)."""
+    return {"apiVersion": "veil.dev/v1", "kind": "ReferenceValues",
+            "metadata": {"name": "pushed-with-policy"},
+            "spec": {"sets": [sets[n].model_dump(mode="json", exclude_none=True) for n in sorted(names)]}}
+
+
 def _expand(paths: Iterable[Path]) -> list[Path]:
     out: list[Path] = []
     for path in paths:

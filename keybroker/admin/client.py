@@ -51,8 +51,9 @@ class AdminClient:
     def delete_key(self, path: str):
         return self.call("DELETE", f"/keys/{path}")
 
-    def push_policy(self, name: str, text: str):
-        return self.call("POST", f"/policies/{name}", json={"text": text})
+    def push_policy(self, name: str, text: str, references: str | None = None):
+        body = {"text": text} | ({"references": references} if references is not None else {})
+        return self.call("POST", f"/policies/{name}", json=body)
 
     def list_policies(self):
         return self.call("GET", "/policies")

@@ -39,6 +39,8 @@ class BindIn(_In):
 
 class PolicyIn(_In):
     text: str = Field(max_length=1 << 20, description="the ReleasePolicy document, YAML or JSON")
+    references: str | None = Field(default=None, max_length=1 << 20,
+                                   description="a ReferenceValues document defining the sets the policy names")
 
 
 class AdminIn(_In):
@@ -85,7 +87,7 @@ def delete_key(repo: Seg, type_: Seg, tag: Seg, state: StateDep, who: KeyAdmin) 
 @router.post("/policies/{name}", status_code=201)
 def push_policy(name: Seg, body: PolicyIn, state: StateDep, who: PolicyAdmin) -> dict:
     """Store a new version of a policy (checked and compiled first)."""
-    row = service.push_policy(state, who, name, body.text)
+    row = service.push_policy(state, who, name, body.text, body.references)
     return {"name": row.name, "version": row.version, "digest": row.digest}
 
 
@@ -98,7 +100,8 @@ def list_policies(state: StateDep, who: PolicyReader) -> list[dict]:
 def get_policy(name: Seg, version: Annotated[int, Path(ge=1, le=2**31 - 1)], state: StateDep,
                who: PolicyReader) -> dict:
     row = service.get_policy(state, who, name, version)
-    return {"name": row.name, "version": row.version, "digest": row.digest, "text": row.text}
+    return {"name": row.name, "version": row.version, "digest": row.digest, "text": row.text,
+            "references": row.references}
 
 
 @router.post("/admins", status_code=201)

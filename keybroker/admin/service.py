@@ -75,9 +75,10 @@ def delete_key(state: BrokerState, who: Principal, path: ResourcePath) -> None:
         log_action(db, state, who, "key.delete", resource=str(path), decision="allow")
 
 
-def push_policy(state: BrokerState, who: Principal, name: str, text: str) -> PolicyVersion:
+def push_policy(state: BrokerState, who: Principal, name: str, text: str,
+                references: str | None = None) -> PolicyVersion:
     check_name("policy", name)
-    compiled = state.policies.engine.compile(text, source=name)
+    compiled = state.policies.engine.compile(text, source=name, references=references)
     if getattr(compiled, "name", name) != name:
         raise BadRequest("policy.name", f"document metadata.name is {compiled.name!r}, pushed as {name!r}")
     with state.writes() as db:
@@ -85,7 +86,7 @@ def push_policy(state: BrokerState, who: Principal, name: str, text: str) -> Pol
                                                                 PolicyVersion.name == name)
                             .order_by(PolicyVersion.version.desc()).limit(1)).scalar_one_or_none()
         row = PolicyVersion(tenant=who.tenant, name=name, version=(latest or 0) + 1, text=text,
-                            digest=compiled.digest, created_at=utcnow())
+                            references=references, digest=compiled.digest, created_at=utcnow())
         db.add(row)
         db.flush()
         log_action(db, state, who, "policy.push", policy_id=name, policy_version=row.version,

@@ -85,6 +85,7 @@ class PolicyVersion(Base):
     name: Mapped[str] = mapped_column(String(128))
     version: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
+    references: Mapped[str | None] = mapped_column(Text, nullable=True)   # ReferenceValues document it uses
     digest: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UtcTime)
 

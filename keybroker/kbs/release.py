@@ -88,7 +88,7 @@ def decide(state: BrokerState, caller: Caller, path: ResourcePath):
             ctx["tenant"] = res.tenant
             pol = _policy(db, res)
             ctx["policy"] = pol
-        compiled = state.policies.get(pol.digest, pol.text, f"{pol.name}@{pol.version}")
+        compiled = state.policies.get(pol.digest, pol.text, f"{pol.name}@{pol.version}", pol.references)
         claims = Claims.model_validate(ctx["claims"])
         decision = state.policies.engine.evaluate(compiled, claims, at=utcnow(), resource=str(path))
     except BrokerError as exc:

@@ -133,8 +133,10 @@ def policy_push(
     broker: Annotated[str, typer.Option(help="Broker admin URL.")] = "http://127.0.0.1:8080",
     key: Annotated[Path, typer.Option(help="Admin private key file.")] = Path("admin.key"),
     name: Annotated[Optional[str], typer.Option(help="Policy name (default: metadata.name).")] = None,
+    references: Annotated[list[Path], typer.Option("--references", help="Reference-values files or directories "
+                                                   "defining the sets the policy names ({ref: …}).")] = [],
 ) -> None:
-    """Push a new version of a release policy to the broker."""
+    """Push a new version of a release policy to the broker (with the reference sets it names)."""
     import yaml
 
     from keybroker.admin.client import AdminClient
@@ -146,7 +148,32 @@ def policy_push(
         name = doc.get("metadata", {}).get("name") if isinstance(doc, dict) else None
         if not name:
             fail(f"{file}: no metadata.name; pass --name")
+    refs = _pushed_references(file, references) if references else None
     try:
-        print_json(AdminClient(broker, key).push_policy(name, text))
+        print_json(AdminClient(broker, key).push_policy(name, text, refs))
     except KbsError as exc:
         fail(f"{exc.code}: {exc.detail}", code=EXIT_FAILED)
+
+
+def _pushed_references(file: Path, paths: list[Path]) -> str | None:
+    """The reference sets `file` names, from `paths`, as one ReferenceValues document (JSON text)."""
+    import json
+
+    from policies.compile import referenced_names
+    from policies.errors import PolicyLoadError
+    from policies.loader import load_references, read_source, references_document, validate
+    from policies.schema import ReleasePolicy
+
+    sets, problems = load_references(paths)
+    try:
+        document, more = validate(read_source(file), ReleasePolicy)
+    except PolicyLoadError as exc:
+        document, more = None, list(exc.problems)
+    problems += more
+    if problems or document is None:
+        fail("; ".join(f"{p.file}:{p.line}: {p.path}: {p.message}" for p in problems) or f"{file}: not a policy")
+    names = referenced_names(document)
+    missing = sorted(names - set(sets))
+    if missing:
+        fail(f"{file} names reference set(s) {', '.join(missing)} that {', '.join(map(str, paths))} do not define")
+    return json.dumps(references_document(sets, names)) if names else None

@@ -1,4 +1,5 @@
-"""call-audit heads: where each enclave key's shipped call-audit chain stands
+"""call-audit heads (where each enclave key's shipped call-audit chain stands); reference values pushed
+with a policy
 
 Revision ID: 0002
 Revises: 0001
@@ -26,7 +27,11 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("key_id"),
     )
+    with op.batch_alter_table("policies") as batch_op:
+        batch_op.add_column(sa.Column("references", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("policies") as batch_op:
+        batch_op.drop_column("references")
     op.drop_table("call_audit_heads")
