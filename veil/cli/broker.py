@@ -133,7 +133,7 @@ def policy_push(
     broker: Annotated[str, typer.Option(help="Broker admin URL.")] = "http://127.0.0.1:8080",
     key: Annotated[Path, typer.Option(help="Admin private key file.")] = Path("admin.key"),
     name: Annotated[Optional[str], typer.Option(help="Policy name (default: metadata.name).")] = None,
-    references: Annotated[list[Path], typer.Option("--references", help="Reference-values files or directories "
+    references: Annotated[list[Path], typer.Option("--references", "--refs", help="Reference-values files or directories "
                                                    "defining the sets the policy names ({ref: …}).")] = [],
 ) -> None:
     """Push a new version of a release policy to the broker (with the reference sets it names)."""
