@@ -49,6 +49,7 @@ class Result:
     crashes: int = 0
     seconds: float = 0.0
     exit_code: int = 0
+    unreproduced: int = 0       # artifacts that passed when replayed alone (the process died of something else)
 
 
 def _crash_files(target: str) -> set[str]:
@@ -78,16 +79,28 @@ def run_target(target: str, seconds: int, *, timeout: int = 10, rss_mb: int = 30
                               env={**os.environ, "PYTHONHASHSEED": "0"})
         added = sum(1 for _ in Path(scratch).iterdir())
     out = proc.stdout + proc.stderr
-    result = Result(target, seconds=round(time.monotonic() - start, 1), exit_code=proc.returncode,
-                    corpus_added=added, crashes=len(_crash_files(target) - before))
+    new = sorted(_crash_files(target) - before)
+    unreproduced = [name for name in new if not _reproduces(target, REGRESSIONS / target / name)]
+    for name in unreproduced:           # a parser bug is deterministic: keep only inputs that fail again
+        (REGRESSIONS / target / name).unlink()
+    exit_code = 0 if new and len(unreproduced) == len(new) else proc.returncode
+    result = Result(target, seconds=round(time.monotonic() - start, 1), exit_code=exit_code,
+                    corpus_added=added, crashes=len(new) - len(unreproduced), unreproduced=len(unreproduced))
     for m in _STATUS.finditer(out):
         result.inputs, result.coverage, result.features = int(m[1]), int(m[2]), int(m[3])
     stats = dict(_STAT.findall(out))
     result.inputs = int(stats.get("number_of_executed_units", result.inputs))
     result.exec_per_s = int(stats.get("average_exec_per_sec", 0)) or int(result.inputs / max(result.seconds, 1))
-    if proc.returncode != 0 and result.crashes == 0:
+    if exit_code != 0 and result.crashes == 0:
         result.crashes = 1       # died without an artifact (e.g. the target failed to import)
     return result, out
+
+
+def _reproduces(target: str, artifact: Path) -> bool:
+    """Replay one saved input in a fresh worker: does it fail again?"""
+    proc = subprocess.run([sys.executable, "-m", "fuzz.worker", target, str(artifact)], cwd=ROOT.parent,
+                          capture_output=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+    return proc.returncode != 0
 
 
 def _table(results: list[Result], seconds: int):
