@@ -24,6 +24,12 @@ times and the best round counts (highest tokens/s, lowest TTFT p50 and p99):
 other processes on a small shared machine only ever slow a round down. The
 greedy completions of both sides are compared prompt by prompt.
 
+Wall-clock figures on a shared machine move with everyone else's load, so the
+bench also counts CPU time per output token, summed over all rounds: of the
+server's front-end process (gRPC, TLS, auth, call audit, the servicer, the
+AsyncLLM output loop — everything the enclave adds runs there; the engine
+core and its workers are separate processes) and of this client process.
+
 The last line is JSON with `tokens_per_s_ratio` (enclave / baseline, worst
 level), `ttft_p50_delta_ms` (enclave − baseline p50, worst level) and `levels`.
 """
@@ -73,6 +79,8 @@ class Level:
     wall_s: float = 0.0
     tokens: int = 0
     chunks: int = 0
+    server_cpu_s: float = 0.0          # the server's front-end process (not the engine core)
+    client_cpu_s: float = 0.0
     ttft_ms: list[float] = field(default_factory=list)
     outputs: dict[str, list[int]] = field(default_factory=dict)
 
@@ -114,8 +122,17 @@ async def one_call(stub, metadata, prompt: str, max_tokens: int, level: Level) -
     level.outputs.setdefault(prompt, ids)
 
 
-async def run_level(stub, metadata, streams: int, requests: int, max_tokens: int) -> Level:
+def cpu_seconds(process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+async def run_level(stub, metadata, streams: int, requests: int, max_tokens: int, server=None) -> Level:
+    import psutil
+
     level = Level(streams)
+    client = psutil.Process()
+    cpu = (cpu_seconds(server) if server else 0.0, cpu_seconds(client))
 
     async def stream(index: int) -> None:
         for r in range(requests):
@@ -124,18 +141,20 @@ async def run_level(stub, metadata, streams: int, requests: int, max_tokens: int
     start = time.perf_counter()
     await asyncio.gather(*(stream(i) for i in range(streams)))
     level.wall_s = time.perf_counter() - start
+    level.server_cpu_s = (cpu_seconds(server) if server else 0.0) - cpu[0]
+    level.client_cpu_s = cpu_seconds(client) - cpu[1]
     return level
 
 
-async def measure(channel, metadata, args) -> dict[int, list[Level]]:
+async def measure(channel, metadata, args, server: ServerProcess) -> dict[int, list[Level]]:
     from smg_grpc_proto import vllm_engine_pb2_grpc
 
     stub = vllm_engine_pb2_grpc.VllmEngineStub(channel)
     # Warm-up: every prompt once, then one round at the highest concurrency; nothing of it is measured.
     await run_level(stub, metadata, len(PROMPTS), 1, args.max_tokens)
     await run_level(stub, metadata, max(args.streams), 1, args.max_tokens)
-    return {n: [await run_level(stub, metadata, n, args.requests, args.max_tokens) for _ in range(args.rounds)]
-            for n in args.streams}
+    return {n: [await run_level(stub, metadata, n, args.requests, args.max_tokens, server.process)
+                for _ in range(args.rounds)] for n in args.streams}
 
 
 # --- servers: one process at a time ---------------------------------------------------------------------
@@ -157,6 +176,9 @@ class ServerProcess:
         with open(log, "wb") as out:
             self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
                                          start_new_session=True)
+        import psutil
+
+        self.process = psutil.Process(self.proc.pid)       # the front end: gRPC server, servicer, AsyncLLM
 
     def check(self) -> None:
         if self.proc.poll() is not None:
@@ -204,7 +226,7 @@ def run_baseline(model_dir: Path, work: Path, args) -> dict[int, list[Level]]:
     async def go():
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             await wait_serving(server, channel)
-            return await measure(channel, (), args)
+            return await measure(channel, (), args, server)
 
     try:
         return asyncio.run(go())
@@ -253,7 +275,7 @@ def run_enclave(sealed: Path, key_file: Path, vendor_dir: Path, jwks: Path, toke
         async def go():
             async with grpc.aio.secure_channel(target, creds, options=options) as channel:
                 await wait_serving(server, channel)
-                return await measure(channel, metadata, args)
+                return await measure(channel, metadata, args, server)
 
         return asyncio.run(go())
     finally:
@@ -304,9 +326,11 @@ def prepare(work: Path, model_dir: Path | None):
 
 def best(rounds: list[Level]) -> dict[str, float]:
     """The best of the rounds: highest tokens/s, lowest TTFT p50 and p99; chunks per call over all rounds."""
-    calls = sum(len(r.ttft_ms) for r in rounds)
+    calls, tokens = sum(len(r.ttft_ms) for r in rounds), sum(r.tokens for r in rounds)
     return {"tokens_per_s": max(r.tokens_per_s for r in rounds), "p50": min(r.ttft(0.5) for r in rounds),
-            "p99": min(r.ttft(0.99) for r in rounds), "chunks_per_call": sum(r.chunks for r in rounds) / calls}
+            "p99": min(r.ttft(0.99) for r in rounds), "chunks_per_call": sum(r.chunks for r in rounds) / calls,
+            "server_cpu_us": sum(r.server_cpu_s for r in rounds) / tokens * 1e6,
+            "client_cpu_us": sum(r.client_cpu_s for r in rounds) / tokens * 1e6}
 
 
 def figures(base: dict[int, list[Level]], encl: dict[int, list[Level]]) -> dict[str, Any]:
@@ -321,7 +345,11 @@ def figures(base: dict[int, list[Level]], encl: dict[int, list[Level]]) -> dict[
                        "enclave_ttft_p50_ms": round(e["p50"], 2), "enclave_ttft_p99_ms": round(e["p99"], 2),
                        "ttft_p50_delta_ms": round(e["p50"] - b["p50"], 2),
                        "baseline_chunks_per_call": round(b["chunks_per_call"], 2),
-                       "enclave_chunks_per_call": round(e["chunks_per_call"], 2)})
+                       "enclave_chunks_per_call": round(e["chunks_per_call"], 2),
+                       "baseline_server_cpu_us_per_token": round(b["server_cpu_us"], 1),
+                       "enclave_server_cpu_us_per_token": round(e["server_cpu_us"], 1),
+                       "baseline_client_cpu_us_per_token": round(b["client_cpu_us"], 1),
+                       "enclave_client_cpu_us_per_token": round(e["client_cpu_us"], 1)})
     runs = [lv for rounds in (*base.values(), *encl.values()) for lv in rounds]
     prompts = sorted({p for lv in runs for p in lv.outputs})
     mismatched = [p for p in prompts if len({tuple(lv.outputs[p]) for lv in runs if p in lv.outputs}) > 1]
@@ -337,14 +365,16 @@ def print_table(result: dict[str, Any], args) -> None:
     table = Table(title=f"serving: enclave (attested TLS, JWT, call audit) vs plain vLLM gRPC — "
                         f"{args.max_tokens} tokens/call, {args.requests} calls/stream, best of {args.rounds} rounds")
     for column in ("streams", "baseline tok/s", "enclave tok/s", "ratio", "baseline TTFT p50", "enclave TTFT p50",
-                   "Δ p50", "baseline p99", "enclave p99"):
+                   "Δ p50", "baseline p99", "enclave p99", "server CPU µs/tok", "client CPU µs/tok"):
         table.add_column(column, justify="right")
     for lv in result["levels"]:
         table.add_row(str(lv["streams"]), f"{lv['baseline_tokens_per_s']:.1f}", f"{lv['enclave_tokens_per_s']:.1f}",
                       f"{lv['tokens_per_s_ratio']:.3f}×", f"{lv['baseline_ttft_p50_ms']:.1f} ms",
                       f"{lv['enclave_ttft_p50_ms']:.1f} ms", f"{lv['ttft_p50_delta_ms']:+.1f} ms",
-                      f"{lv['baseline_ttft_p99_ms']:.1f} ms", f"{lv['enclave_ttft_p99_ms']:.1f} ms")
-    Console(width=160).print(table)
+                      f"{lv['baseline_ttft_p99_ms']:.1f} ms", f"{lv['enclave_ttft_p99_ms']:.1f} ms",
+                      f"{lv['baseline_server_cpu_us_per_token']:.0f} → {lv['enclave_server_cpu_us_per_token']:.0f}",
+                      f"{lv['baseline_client_cpu_us_per_token']:.0f} → {lv['enclave_client_cpu_us_per_token']:.0f}")
+    Console(width=200).print(table)
     if not result["outputs_identical"]:
         print(f"MISMATCH: greedy completions differ between the sides for {result['mismatched_prompts']} prompt(s)")
 

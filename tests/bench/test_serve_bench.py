@@ -21,7 +21,9 @@ pytestmark = pytest.mark.vllm
 ROOT = Path(__file__).resolve().parents[2]
 LEVEL_KEYS = {"streams", "calls", "rounds", "baseline_tokens_per_s", "enclave_tokens_per_s", "tokens_per_s_ratio",
               "baseline_ttft_p50_ms", "baseline_ttft_p99_ms", "enclave_ttft_p50_ms", "enclave_ttft_p99_ms",
-              "ttft_p50_delta_ms", "baseline_chunks_per_call", "enclave_chunks_per_call"}
+              "ttft_p50_delta_ms", "baseline_chunks_per_call", "enclave_chunks_per_call",
+              "baseline_server_cpu_us_per_token", "enclave_server_cpu_us_per_token",
+              "baseline_client_cpu_us_per_token", "enclave_client_cpu_us_per_token"}
 
 
 def test_serve_bench_prints_its_figures_as_the_last_line():
@@ -36,8 +38,10 @@ def test_serve_bench_prints_its_figures_as_the_last_line():
         assert set(lv) == LEVEL_KEYS
         assert lv["calls"] == lv["streams"] and lv["rounds"] == 1
         assert 1 <= lv["baseline_chunks_per_call"] <= 4 and 1 <= lv["enclave_chunks_per_call"] <= 4
-        for key in LEVEL_KEYS - {"ttft_p50_delta_ms"}:
+        cpu = {k for k in LEVEL_KEYS if "_cpu_" in k}       # clock-tick resolution: 4 tokens may read 0
+        for key in LEVEL_KEYS - cpu - {"ttft_p50_delta_ms"}:
             assert lv[key] > 0, key
+        assert all(lv[key] >= 0 for key in cpu)
         assert lv["ttft_p50_delta_ms"] == pytest.approx(lv["enclave_ttft_p50_ms"] - lv["baseline_ttft_p50_ms"],
                                                         abs=0.02)
         assert lv["tokens_per_s_ratio"] == pytest.approx(lv["enclave_tokens_per_s"] / lv["baseline_tokens_per_s"],
