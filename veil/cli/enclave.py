@@ -80,6 +80,16 @@ def _auth(jwks: Path | None, audience: str, issuer: str | None, no_client_auth: 
         fail(f"cannot use JWKS {jwks}: {exc}")
 
 
+def _run(main) -> None:
+    """Run the server's event loop on uvloop where installed, as vLLM's own gRPC launcher does."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    uvloop.run(main)
+
+
 async def _ship_periodically(shipper, interval: float, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
@@ -197,8 +207,8 @@ def serve(
                               gpu_memory_utilization=gpu_memory_utilization,
                               tensor_parallel_size=tensor_parallel_size)
     try:
-        asyncio.run(_serve(sealed, key, settings, attester, vendor, auth, f"{host}:{port}", broker=broker,
-                           audit_interval=audit_interval, resource=resource, broker_certificate=broker_certificate))
+        _run(_serve(sealed, key, settings, attester, vendor, auth, f"{host}:{port}", broker=broker,
+                    audit_interval=audit_interval, resource=resource, broker_certificate=broker_certificate))
     except EnclaveError as exc:
         fail(str(exc), code=EXIT_FAILED)
     finally:
