@@ -17,6 +17,7 @@ import base64
 import os
 import secrets
 import tempfile
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,7 +36,7 @@ from attestation.evidence import Evidence, decode_blob
 from attestation.options import VerifyOptions
 from attestation.verify import VerificationResult, verify
 
-from .output import console
+from .output import console, fail
 
 Step = Callable[[], str]
 
@@ -152,10 +153,18 @@ def run(
     shared: Annotated[Optional[Path], typer.Option(help="The shared/ folder with real evidence.")] = None,
     attestation_only: Annotated[bool, typer.Option(
         "--attestation-only", help="Stop after the attestation steps (no broker, enclave or vLLM).")] = False,
+    keep: Annotated[Optional[Path], typer.Option(
+        help="Work in this new directory and keep it afterwards (logs, database, sealed model, audit export); "
+             "default: a temporary directory, removed.")] = None,
 ) -> None:
     """Run the end-to-end flow that exists today and say what each step proves."""
     evidence_dir = (shared / "evidence") if shared else find_shared()
-    with tempfile.TemporaryDirectory(prefix="veil-demo-") as tmp:
+    if keep is not None:
+        try:
+            keep.mkdir(parents=True)
+        except OSError as exc:
+            fail(f"--keep {keep}: {exc.strerror}; give a directory that does not exist yet")
+    with tempfile.TemporaryDirectory(prefix="veil-demo-") if keep is None else nullcontext(str(keep)) as tmp:
         try:
             demo = Demo(Path(tmp), evidence_dir)
             console.print(f"[bold]2. Challenge[/]: nonce {demo.nonce[:16]}…, ephemeral TEE key P-256; "
