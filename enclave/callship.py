@@ -11,14 +11,12 @@ every `--audit-interval` seconds and once more at shutdown.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from joserfc.jwk import ECKey
 
 from .callaudit import CallAuditChain, broker_payload
 
-log = logging.getLogger("veil.enclave.callship")
 MAX_BATCH = 5_000                      # call records per request (well under the broker's 8 MiB)
 
 

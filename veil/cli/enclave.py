@@ -100,12 +100,19 @@ async def _ship_periodically(shipper, interval: float, stop: asyncio.Event) -> N
 
 
 async def _ship(shipper) -> None:
+    import httpx
+    from rich.markup import escape
+
+    from enclave.callship import ShipError
     from keybroker.client import KbsError
 
     try:
         done = await asyncio.to_thread(shipper.ship)
-    except (KbsError, OSError) as exc:          # the broker is away: keep serving, try again next time
-        err_console.print(f"[yellow]call audit not shipped to the broker: {exc}[/]")
+    except ShipError as exc:                    # records lost before the broker had them: say so loudly
+        err_console.print(f"[bold red]call audit incomplete:[/] {escape(str(exc))}")
+        return
+    except (KbsError, httpx.HTTPError, OSError) as exc:   # the broker refused or is away: try again next time
+        err_console.print(f"[yellow]call audit not shipped to the broker: {escape(str(exc))}[/]")
         return
     if done.records:
         console.print(f"call audit: shipped {done.records} record(s) to the broker's log "
