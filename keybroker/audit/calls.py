@@ -188,12 +188,15 @@ def jwk_thumbprint(jwk: dict[str, Any]) -> str:
 
 
 def public_key_of(jwk: dict[str, Any]) -> ec.EllipticCurvePublicKey:
-    curves = {"P-256": ec.SECP256R1(), "P-384": ec.SECP384R1()}
+    """The EC public key of a P-256/P-384 JWK (joserfc imports it; the point must be on the curve)."""
+    from joserfc.errors import JoseError
+    from joserfc.jwk import ECKey
+
     try:
-        curve = curves[jwk["crv"]]
-        x, y = (int.from_bytes(base64.urlsafe_b64decode(jwk[c] + "=" * (-len(jwk[c]) % 4)), "big") for c in "xy")
-        return ec.EllipticCurvePublicNumbers(x, y, curve).public_key()
-    except (KeyError, TypeError, ValueError, binascii.Error):
+        if jwk.get("crv") not in ("P-256", "P-384"):
+            raise ValueError(jwk.get("crv"))
+        return ECKey.import_key({k: jwk[k] for k in ("kty", "crv", "x", "y")}).get_op_key("verify")
+    except (JoseError, AttributeError, KeyError, TypeError, ValueError, binascii.Error):
         raise BatchRejected("tee_pubkey_jwk is not a P-256 or P-384 public key") from None
 
 

@@ -103,6 +103,32 @@ def export_log(log: AuditLog, directory: str | Path, entry_filter: EntryFilter |
     return directory
 
 
+def write_broker_export(data: dict, directory: str | Path) -> tuple[int, bool]:
+    """Write the broker's `GET /admin/v1/audit/export` answer as an export directory (new or empty).
+
+    Returns (entries written, whether they are the whole log). A tenant that sees only part of the log
+    gets a view (filter `{"tenant": …}`). ValueError if `data` is not an export answer."""
+    directory = Path(directory)
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+        raise FileExistsError(f"{directory} exists and is not an empty directory; export into a new one")
+    try:
+        items = sorted(data["entries"], key=lambda item: item["seq"])
+        lines = [item["entry"].encode() for item in items]
+        full = [item["seq"] for item in items] == list(range(data["size"]))
+        manifest = {"format": FORMAT, "version": VERSION, "origin": data["origin"], "size": data["size"],
+                    "entries": len(lines), "filter": {} if full else {"tenant": data.get("tenant")}}
+        files = {ENTRIES: b"".join(line + b"\n" for line in lines),
+                 LEAF_HASHES: "".join(h + "\n" for h in data["leaf_hashes"]).encode(),
+                 CHECKPOINT: data["checkpoint"].encode(), KEY: (data["log_key"] + "\n").encode(),
+                 MANIFEST: (json.dumps(manifest, indent=2) + "\n").encode()}
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"not a log export ({type(exc).__name__}: {exc})") from None
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        atomic_write(directory / name, content)
+    return len(lines), full
+
+
 def _note_size(note: str) -> int:
     text, _ = split_note(note)
     return int(text.split("\n")[1])

@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from attestation.attesters.emulated import EmulatedAttester
+from keybroker.audit.export import write_broker_export
 from keybroker.client import KbsClient, KbsError
 from tests.keybroker.conftest import development_emulated, postgres_url, start_broker, veil
 
@@ -77,17 +78,8 @@ class Load:
 
 def write_export(broker, directory) -> None:
     """The admin API's audit export as the directory `veil audit verify` reads (entries are the whole log)."""
-    data = broker.admin.export()
-    directory.mkdir()
-    entries = [item["entry"] for item in sorted(data["entries"], key=lambda i: i["seq"])]
-    assert len(entries) == data["size"], "the default tenant sees every entry of this log"
-    (directory / "entries.jsonl").write_text("".join(e + "\n" for e in entries))
-    (directory / "leaf-hashes").write_text("".join(h + "\n" for h in data["leaf_hashes"]))
-    (directory / "checkpoint").write_text(data["checkpoint"])
-    (directory / "log-key.pub").write_text(data["log_key"] + "\n")
-    manifest = {"format": "veil-audit-export", "version": 1, "origin": data["origin"], "size": data["size"],
-                "entries": len(entries), "filter": {}}
-    (directory / "manifest.json").write_text(json.dumps(manifest) + "\n")
+    _, full = write_broker_export(broker.admin.export(), directory)
+    assert full, "the default tenant sees every entry of this log"
 
 
 def check_after_restart(broker, vendor, load: Load, where) -> dict:

@@ -6,7 +6,6 @@ reproduced, 2 unreadable input or bad usage.
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import datetime
 from enum import StrEnum
@@ -231,9 +230,8 @@ def fetch_cmd(out: Annotated[Path, typer.Option(help="New directory for the expo
               admin_key: Annotated[Path, typer.Option(help="Private key file of an admin with the auditor "
                                                        "role.")] = Path("admin.key")) -> None:
     """Download the broker's log (entries your tenant may see, every leaf hash, a signed checkpoint) as an export."""
-    from attestation.fsutil import atomic_write
     from keybroker.admin.client import AdminClient
-    from keybroker.audit.export import CHECKPOINT, ENTRIES, FORMAT, KEY, LEAF_HASHES, MANIFEST, VERSION
+    from keybroker.audit.export import write_broker_export
     from keybroker.client import KbsError
 
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -245,20 +243,10 @@ def fetch_cmd(out: Annotated[Path, typer.Option(help="New directory for the expo
     except (OSError, ValueError) as exc:
         fail(f"cannot fetch the log from {broker}: {exc}")
     try:
-        items = sorted(data["entries"], key=lambda item: item["seq"])
-        lines = [item["entry"].encode() for item in items]
-        full = [item["seq"] for item in items] == list(range(data["size"]))
-        manifest = {"format": FORMAT, "version": VERSION, "origin": data["origin"], "size": data["size"],
-                    "entries": len(lines), "filter": {} if full else {"tenant": data.get("tenant")}}
-        files = {ENTRIES: b"".join(line + b"\n" for line in lines),
-                 LEAF_HASHES: "".join(h + "\n" for h in data["leaf_hashes"]).encode(),
-                 CHECKPOINT: data["checkpoint"].encode(), KEY: (data["log_key"] + "\n").encode(),
-                 MANIFEST: (json.dumps(manifest, indent=2) + "\n").encode()}
-    except (KeyError, TypeError, AttributeError) as exc:
-        fail(f"{broker} answered something that is not a log export ({type(exc).__name__}: {exc})")
-    for name, content in files.items():
-        atomic_write(out / name, content)
-    console.print(f"wrote {len(lines)} of {data['size']} entries to {out}"
+        written, full = write_broker_export(data, out)
+    except ValueError as exc:
+        fail(f"{broker} answered something that is {exc}")
+    console.print(f"wrote {written} of {data['size']} entries to {out}"
                   + ("" if full else f" (tenant {data.get('tenant')!r}: a view)")
                   + f"; now run `veil audit verify {out}`", highlight=False)
 

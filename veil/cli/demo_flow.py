@@ -337,18 +337,11 @@ class Flow:
         if not calls:
             raise FlowFailed("the enclave's per-call audit never reached the broker's log")
         console.print(f"  the enclave shipped {calls} signed call record(s) (counts and status, no text) into the log")
-        data = self.admin.export()
+        from keybroker.audit.export import write_broker_export
+
         out = self.w / "audit-export"
-        out.mkdir()
-        entries = [item["entry"].encode() for item in sorted(data["entries"], key=lambda i: i["seq"])]
-        (out / "entries.jsonl").write_bytes(b"".join(e + b"\n" for e in entries))
-        (out / "leaf-hashes").write_text("".join(h + "\n" for h in data["leaf_hashes"]))
-        (out / "checkpoint").write_text(data["checkpoint"])
-        (out / "log-key.pub").write_text(data["log_key"] + "\n")
-        full = len(entries) == data["size"]
-        manifest = {"format": "veil-audit-export", "version": 1, "origin": data["origin"], "size": data["size"],
-                    "entries": len(entries), "filter": {} if full else {"tenant": data.get("tenant")}}
-        (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        write_broker_export(self.admin.export(), out)
+        entries = (out / "entries.jsonl").read_bytes().splitlines()
         verified = self.veil("audit", "verify", str(out))
         for line in (verified.stdout + verified.stderr).strip().splitlines():
             console.print(f"    | {line}", highlight=False, markup=False)

@@ -119,12 +119,6 @@ async def _ship(shipper) -> None:
                       f"(next seq {shipper.next_seq})")
 
 
-def _identity_client(broker: str, attester, identity):
-    """A KBS client that attests with the TLS key as tee-pubkey (call-audit shipping, broker certificate)."""
-    from enclave.callship import for_identity
-    return for_identity(broker, attester, identity.jwk())
-
-
 def _broker_certificate(client, identity, resource: str) -> None:
     from keybroker.client import KbsError
 
@@ -148,7 +142,8 @@ async def _serve(sealed: Path, key, settings, attester, vendor, auth, address: s
     async with sealed_engine(sealed, key, settings) as engine:
         key.wipe()
         identity = TlsIdentity()
-        client = _identity_client(broker, attester, identity) if broker is not None else None
+        from enclave.callship import for_identity   # attests with the TLS key (call audit, broker certificate)
+        client = for_identity(broker, attester, identity.jwk()) if broker is not None else None
         if broker_certificate:
             await asyncio.to_thread(_broker_certificate, client, identity, resource)
         server = EnclaveServer(engine, identity=identity, attester=attester, auth=auth,
