@@ -93,8 +93,13 @@ def load_certificates(blob: bytes) -> list[x509.Certificate]:
     """Load PEM (one or many; trailing NULs tolerated) or a single DER certificate. ValueError if it is not."""
     try:
         if b"-----BEGIN CERTIFICATE-----" in blob:
-            return x509.load_pem_x509_certificates(blob.rstrip(b"\x00"))
-        # DER is taken as is: its last byte (a signature byte) may well be zero.
-        return [x509.load_der_x509_certificate(blob)]
+            certs = x509.load_pem_x509_certificates(blob.rstrip(b"\x00"))
+        else:   # DER is taken as is: its last byte (a signature byte) may well be zero.
+            certs = [x509.load_der_x509_certificate(blob)]
+        for cert in certs:   # names are parsed lazily: a malformed one must fail here, not in the middle of a chain
+            cert.subject, cert.issuer  # noqa: B018
+        return certs
     except x509.InvalidVersion as exc:     # not a ValueError in cryptography
         raise ValueError(f"not a certificate: {exc}") from None
+    except TypeError as exc:               # e.g. a BIT STRING attribute under another OID than uniqueIdentifier
+        raise ValueError(f"malformed certificate name: {exc}") from None

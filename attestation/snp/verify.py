@@ -53,10 +53,7 @@ def _extensions(cert_der: bytes) -> EndorsementExtensions:
 @functools.lru_cache(maxsize=1024)
 def _load_blob(blob: bytes) -> tuple[x509.Certificate, ...]:
     try:
-        certs = tuple(load_certificates(blob))
-        for cert in certs:     # cryptography parses names lazily: a malformed one must fail here, not mid-chain
-            cert.subject, cert.issuer  # noqa: B018
-        return certs
+        return tuple(load_certificates(blob))       # names checked there: a malformed one fails here, not mid-chain
     except ValueError:
         return ()          # not a certificate: ignored, like any other unrelated attachment
 
