@@ -11,13 +11,13 @@ Pure: file bytes and parameters in, measurements out.
 
 from .errors import MeasureError
 from .refvalues import InputDigest, MeasuredValue, Provenance, reference_values, render_yaml
-from .rtmr import RtmrEvent, authenticode_sha384, replay
+from .rtmr import RtmrEvent, authenticode_digest, authenticode_sha384, replay
 from .snp import SnpLaunch, snp_measurement, snp_ovmf_hash
 from .tdvf import PageAddOrder, Tdvf, TdvfSection, mrtd, parse_tdvf
 from .tdx import TdxMeasurements, tdx_measurements
 
 __all__ = [
     "InputDigest", "MeasureError", "MeasuredValue", "PageAddOrder", "Provenance", "RtmrEvent", "SnpLaunch", "Tdvf",
-    "TdvfSection", "TdxMeasurements", "authenticode_sha384", "mrtd", "parse_tdvf", "reference_values",
-    "render_yaml", "replay", "snp_measurement", "snp_ovmf_hash", "tdx_measurements",
+    "TdvfSection", "TdxMeasurements", "authenticode_digest", "authenticode_sha384", "mrtd", "parse_tdvf",
+    "reference_values", "render_yaml", "replay", "snp_measurement", "snp_ovmf_hash", "tdx_measurements",
 ]

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from attestation.errors import ParseError
-from attestation.measure import MeasureError, authenticode_sha384, replay, tdx_measurements
+from attestation.measure import MeasureError, authenticode_digest, authenticode_sha384, replay, tdx_measurements
 from attestation.measure.rtmr import load_options_utf16, rtmr1_events, rtmr2_events
 from tests.measure.images import CHECKSUM, HEADERS, SECURITY_ENTRY, Section, pe_image, tdvf_image
 
@@ -51,6 +51,15 @@ def test_authenticode_skips_checksum_and_certificate_and_sorts_sections():
     assert authenticode_sha384(pe_image([s0, b"\x03" * 0x400], trailing=b"T" * 24, certificate=b"C" * 40)) != expected
 
 
+def test_authenticode_digest_takes_sha256_and_sha384_only():
+    image = pe_image([b"\x01" * 0x200])
+    assert authenticode_digest(image, "sha384") == authenticode_sha384(image)
+    assert len(authenticode_digest(image, "sha256")) == 32
+    with pytest.raises(MeasureError) as info:
+        authenticode_digest(image, "md5")
+    assert info.value.parameter == "algorithm"
+
+
 def test_not_a_pe_kernel_is_a_parse_error():
     with pytest.raises(ParseError) as info:
         authenticode_sha384(b"\x7fELF" + bytes(4092))
@@ -75,7 +84,20 @@ def test_rtmr2_is_load_options_then_initrd():
     events = rtmr2_events("console=hvc0 root=/dev/vda1", b"initramfs")
     assert [e.digest for e in events] == [sha384("initrd=initrd console=hvc0 root=/dev/vda1\0".encode("utf-16-le")),
                                           sha384(b"initramfs")]
+    assert [e.event_type for e in events] == ["EV_EVENT_TAG", "EV_EVENT_TAG"]      # the stub's tagged events
     assert len(rtmr2_events("quiet", None)) == 1
+
+
+def test_no_load_options_means_no_rtmr2_event():
+    """edk2 X86QemuLoadImageLib sets LoadOptionsSize 0 for an empty command line without initrd, and the
+    Linux EFI stub measures load options only `if (options_size > 0)`: RTMR[2] stays zero."""
+    assert load_options_utf16("", initrd=False) == b""
+    assert rtmr2_events("", None) == ()
+    # With an initrd the options are the prefix alone, trailing space included ("%a%a%a" in edk2).
+    assert [e.digest for e in rtmr2_events("", b"rd")] == [sha384("initrd=initrd \0".encode("utf-16-le")),
+                                                          sha384(b"rd")]
+    # QEMU reports an empty initrd as size 0, which OVMF treats as no initrd at all.
+    assert rtmr2_events("quiet", b"") == rtmr2_events("quiet", None)
 
 
 def test_tdx_measurements_direct_boot():

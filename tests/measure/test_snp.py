@@ -11,7 +11,7 @@ import pytest
 from attestation.errors import ParseError
 from attestation.measure import MeasureError, SnpLaunch, snp_measurement, snp_ovmf_hash
 from tests.measure.images import sev_ovmf_image
-from tests.measure.test_tdvf import DEBIAN_OVMF, DEBIAN_OVMF_SHA256
+from tests.measure.test_tdvf import debian12_ovmf
 
 
 def reference_cli(*args: str) -> str:
@@ -99,13 +99,10 @@ def test_not_an_ovmf_image(tmp_path):
     assert info.value.field == "footer GUID"
 
 
-def test_debian_ovmf_matches_sev_snp_measure_cli():
-    if not DEBIAN_OVMF.is_file():
-        pytest.skip(f"{DEBIAN_OVMF} not present (set VEIL_TEST_OVMF to Debian 12's OVMF.fd)")
-    import hashlib
-    if hashlib.sha256(DEBIAN_OVMF.read_bytes()).hexdigest() != DEBIAN_OVMF_SHA256:
-        pytest.skip("not the Debian 12 OVMF.fd")
-    ours = snp_measurement(SnpLaunch(ovmf=DEBIAN_OVMF, vcpus=1, vcpu_type="EPYC-v4"))
-    assert ours.hex() == reference_cli("--ovmf", str(DEBIAN_OVMF), "--vcpus", "1", "--vcpu-type", "EPYC-v4")
+def test_debian_ovmf_matches_sev_snp_measure_cli(tmp_path):
+    ovmf = tmp_path / "OVMF.fd"
+    ovmf.write_bytes(debian12_ovmf()[0])
+    ours = snp_measurement(SnpLaunch(ovmf=ovmf, vcpus=1, vcpu_type="EPYC-v4"))
+    assert ours.hex() == reference_cli("--ovmf", str(ovmf), "--vcpus", "1", "--vcpu-type", "EPYC-v4")
     assert ours.hex() == ("11570979c77a0adb515761a702527c8b9e11554e730552621d950988613a3a75"
                           "c6ff1703f540bd22a9beede8fe7a97e3")

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from attestation.errors import ParseError
 from attestation.measure import mrtd, parse_tdvf
 from attestation.measure.tdvf import MAX_PAGES, SectionType
+from tests.measure.debian import package_file
 from tests.measure.images import Section, close, tdvf_image
 
 BFV = bytes(range(256)) * 32                            # 8 KiB: two pages of firmware code
@@ -133,20 +134,27 @@ def test_mutated_images_raise_only_parse_error(data):
         assert len(mrtd(tdvf)) == 48
 
 
-# A real TDVF: Debian 12's OVMF.fd (package ovmf 2022.11-6+deb12u2, sha256 below). Not committed (2 MiB);
-# used where present: `apt-get download ovmf && dpkg-deb -x ovmf_*.deb x`, then VEIL_TEST_OVMF=x/usr/share/ovmf/OVMF.fd.
+# A real TDVF: Debian 12's OVMF.fd (package ovmf 2022.11-6+deb12u2, sha256 below). Not committed (2 MiB):
+# VEIL_TEST_OVMF or /usr/share/ovmf/OVMF.fd where present, else fetched from the Debian mirror and cached
+# (tests/measure/debian.py).
 DEBIAN_OVMF_SHA256 = "7b456907dd0786d415999e801a1ac4637b8ed4d7cf5378cfc6edbe5e574dd773"
 DEBIAN_OVMF = Path(os.environ.get("VEIL_TEST_OVMF", "/usr/share/ovmf/OVMF.fd"))
 
 
+def debian12_ovmf() -> tuple[bytes, str]:
+    """Debian 12's OVMF.fd and where it came from; skips when it cannot be had or is another build."""
+    if DEBIAN_OVMF.is_file():
+        image, source = DEBIAN_OVMF.read_bytes(), str(DEBIAN_OVMF)
+    else:
+        image, source = package_file("ovmf", "usr/share/ovmf/OVMF.fd")
+    if hashlib.sha256(image).hexdigest() != DEBIAN_OVMF_SHA256:
+        pytest.skip(f"{source} is not the Debian 12 build (ovmf 2022.11-6+deb12u2) these values were computed from")
+    return image, source
+
+
 @pytest.fixture
 def debian_ovmf() -> bytes:
-    if not DEBIAN_OVMF.is_file():
-        pytest.skip(f"{DEBIAN_OVMF} not present (set VEIL_TEST_OVMF to Debian 12's OVMF.fd)")
-    image = DEBIAN_OVMF.read_bytes()
-    if hashlib.sha256(image).hexdigest() != DEBIAN_OVMF_SHA256:
-        pytest.skip(f"{DEBIAN_OVMF} is not the Debian 12 build these values were computed from")
-    return image
+    return debian12_ovmf()[0]
 
 
 def test_debian_ovmf_tdvf_metadata(debian_ovmf):
