@@ -3,8 +3,8 @@ pure-HTTP floor of a trivial FastAPI endpoint under the same uvicorn settings.
 
 Run: `.venv/bin/python bench/broker.py [--seconds S] [--workers N] [--clients 1,16,64]`.
 The broker runs as `veil broker serve --workers N` on loopback with SQLite, emulated TDX
-anchors and an offline bundle; load comes from `--procs` generator processes, each an
-httpx AsyncClient with keep-alive (evidence is signed by the emulated vendor per release,
+anchors and an offline bundle; load comes from `--procs` generator processes, each
+client an aiohttp session on one keep-alive connection (evidence is signed by the emulated vendor per release,
 client side). The floor's requests/s ÷ 3 is the release floor (a release is three
 requests). The last line is JSON.
 """
@@ -97,43 +97,52 @@ def start_floor(workers: int):
     return proc, url
 
 
-async def _release(http, attester) -> None:
+async def _release(http, url: str, attester) -> None:
     from attestation.binding import report_data
     from keybroker.client import attestation_body, ephemeral_key, request_body, tee_pubkey
     from keybroker.kbs import jwe
 
-    challenge = (await http.post("/kbs/v0/auth", json=request_body("tdx"))).json()
+    async with http.post(url + "/kbs/v0/auth", json=request_body("tdx")) as resp:
+        resp.raise_for_status()
+        challenge = await resp.json()
+        cookie = {"Cookie": f"kbs-session-id={resp.cookies['kbs-session-id'].value}"}
     key = ephemeral_key()
     pub = tee_pubkey(key)
     evidence = attester.collect(report_data(challenge["nonce"], pub))
-    resp = await http.post("/kbs/v0/attest", json=attestation_body(challenge["nonce"], pub, evidence))
-    resp.raise_for_status()
-    out = await http.get("/kbs/v0/resource/dev/bench/dek")
-    out.raise_for_status()
-    assert len(jwe.unwrap(out.json(), key)) == 32
+    async with http.post(url + "/kbs/v0/attest", json=attestation_body(challenge["nonce"], pub, evidence),
+                         headers=cookie) as resp:
+        resp.raise_for_status()
+        await resp.read()
+    async with http.get(url + "/kbs/v0/resource/dev/bench/dek", headers=cookie) as resp:
+        resp.raise_for_status()
+        assert len(jwe.unwrap(await resp.json(), key)) == 32
 
 
-async def _ping(http, _attester) -> None:
-    (await http.get("/ping")).raise_for_status()
+async def _ping(http, url: str, _attester) -> None:
+    async with http.get(url + "/ping") as resp:
+        resp.raise_for_status()
+        await resp.read()
 
 
 async def _drive(kind: str, url: str, vendor_dir: str, clients: int, seconds: float) -> list[float]:
-    import httpx
+    import aiohttp
 
     from attestation.attesters.emulated import EmulatedAttester
     from attestation.emulated import EmulatedVendor
 
     attester = EmulatedAttester(EmulatedVendor.load(vendor_dir), "tdx") if kind == "release" else None
     op = _release if kind == "release" else _ping
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
 
     async def worker() -> None:
-        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as http:   # cookie jar per client
+        # one keep-alive connection per client; the session cookie is carried by hand (no cookie jar)
+        connector = aiohttp.TCPConnector(limit=1)
+        async with aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
+                                         timeout=aiohttp.ClientTimeout(total=30)) as http:
             while time.perf_counter() < deadline:
                 start = time.perf_counter()
-                await op(http, attester)
+                await op(http, url, attester)
                 latencies.append(time.perf_counter() - start)
 
     await asyncio.gather(*(worker() for _ in range(clients)))

@@ -87,6 +87,7 @@ def create_app(settings: BrokerSettings, state: BrokerState | None = None) -> Fa
         # queue on the GIL and lengthen every write transaction in flight: keep the pool small.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         yield
+        broker.group.close()                      # queued writes commit before the process exits
 
     app = FastAPI(title="Veil key broker", version="0.1.0", lifespan=lifespan,
                   description="KBS attestation protocol, key release and attestation log.")

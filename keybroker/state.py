@@ -15,6 +15,7 @@ from attestation.collateral import CollateralSource
 from attestation.options import VerifyOptions
 
 from .audit.checkpoint import NoteSigner
+from .db.batch import GroupCommit
 from .db.engine import WriteLock, make_engine, read_session_factory, session_factory, write_session
 from .db.migrate import require_current
 from .errors import BrokerError
@@ -78,13 +79,17 @@ class BrokerState:
     metrics: Metrics
     reads: sessionmaker[Session] = field(init=False)
     write_lock: WriteLock = field(init=False)
+    group: GroupCommit = field(init=False)
 
     def __post_init__(self) -> None:
         self.reads = read_session_factory(self.engine)
         self.write_lock = WriteLock(self.engine)
+        self.group = GroupCommit(self.engine, self.write_lock)
 
     def writes(self) -> AbstractContextManager[Session]:
-        """A write transaction (commit on success), queued with the other writers on SQLite."""
+        """A write transaction of its own (commit on success), queued with the other writers on SQLite: admin
+        actions and the rarer KBS writes. The auth/attest/resource path writes through `group`
+        (keybroker.db.batch), which commits concurrent requests' writes together."""
         return write_session(self.sessions, self.write_lock)
 
     def verify_options(self, at: datetime) -> VerifyOptions:

@@ -19,6 +19,7 @@ from attestation.errors import ParseError, VerificationError
 from attestation.verify import verify
 
 from .. import journal
+from ..db.batch import Batch
 from ..db.engine import utcnow
 from ..db.models import Attestation, KbsSession
 from ..errors import AttestationDenied, Reason, Unauthenticated
@@ -40,10 +41,13 @@ def _deny(state: BrokerState, sid: str | None, tee: str | None, raw: bytes, why:
     pending = journal.prepare(kind="denial", decision="deny", time=now, session_id=sid, tee=tee, evidence=raw,
                               claims=claims.model_dump(mode="json") if claims else None, why=(why,),
                               action="attest", verification_time=now)
-    with state.writes() as db:
+
+    def write(batch: Batch) -> None:
         if sid is not None:
-            consume(db, sid, now)                 # a no-op for an unknown or already consumed session
-        journal.append_pending(db, state.log_signer, state.settings.log_origin, pending)
+            consume(batch, sid, now)              # a no-op for an unknown or already consumed session
+        batch.append_log(pending)
+
+    state.group.run(write)
     state.metrics.attestations.labels("deny").inc()
     state.metrics.denials.labels("attest", why.code).inc()
     raise exc_type(why.code, why.message, (why,))
@@ -107,11 +111,15 @@ def _record(state: BrokerState, row: KbsSession, msg: KbsAttestation, raw: bytes
     attestation = dict(id=att_id, session_id=row.id, tee=row.tee, claims_json=json.dumps(claims_doc),
                        tee_pubkey_json=json.dumps(msg.runtime_data.tee_pubkey),
                        evidence_digest=hashlib.sha256(raw).hexdigest(), created_at=now, expires_at=now + ttl)
-    with state.writes() as db:
-        if not consume(db, row.id, now, attestation_id=att_id):
-            raise _Replayed()
-        seq = journal.append_pending(db, state.log_signer, state.settings.log_origin, pending)
-        db.add(Attestation(**attestation, log_seq=seq))
+
+    def write(batch: Batch) -> bool:
+        if not consume(batch, row.id, now, attestation_id=att_id):
+            return False
+        batch.insert(Attestation.__table__, **attestation, log_seq=batch.append_log(pending))
+        return True
+
+    if not state.group.run(write):
+        raise _Replayed()
     state.metrics.attestations.labels("allow").inc()
     return token
 

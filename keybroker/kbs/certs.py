@@ -83,7 +83,7 @@ def issue(state: BrokerState, caller: Caller, body: dict) -> dict[str, str]:
     path = resource_path(*body["resource"].split("/"))
     names = _names(body)
     try:
-        att, res, pol = decide(state, caller, path)
+        att, res, pol, _ = decide(state, caller, path)
     except Denied as exc:
         log_denial(state, path, exc.denial, action="certificate")
         raise exc.denial.error from None

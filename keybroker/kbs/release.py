@@ -11,17 +11,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from attestation.claims import Claims
 
 from .. import journal
 from ..db.engine import as_utc, utcnow
-from ..db.models import Attestation, KbsSession, PolicyVersion, Release, Resource
+from ..db.models import Attestation, KbsSession, PolicyVersion, Release, Resource, ResourceVersion
 from ..errors import BadRequest, BrokerError, NotFound, PolicyDenied, Reason, Unauthenticated
 from ..policy import failed_reasons
-from ..resources import store
+from ..resources.kek import Sealed, record_aad, unseal
 from ..resources.paths import ResourcePath
 from ..state import BrokerState
 from ..tokens import ear
@@ -41,7 +41,7 @@ class Denial:
     tee: str | None = None
     tenant: str | None = None
     claims: dict | None = None
-    policy: PolicyVersion | None = None
+    policy: Row | None = None             # the policy version row that decided
 
 
 class Denied(Exception):
@@ -49,16 +49,23 @@ class Denied(Exception):
         self.denial = denial
 
 
-def attested(db: Session, state: BrokerState, caller: Caller) -> Attestation:
+_ATTESTATION = tuple(Attestation.__table__.columns)
+_RESOURCE = tuple(Resource.__table__.columns)
+_POLICY = tuple(PolicyVersion.__table__.columns)
+_VERSION = (ResourceVersion.version, ResourceVersion.ciphertext, ResourceVersion.wrapped_key, ResourceVersion.kek_id)
+
+
+def attested(db: Session, state: BrokerState, caller: Caller) -> Row:
     """The caller's unexpired attestation (session cookie or Bearer token); Unauthenticated otherwise."""
     if caller.bearer is not None:
         payload = ear.verify(state.keys, caller.bearer, issuer=state.settings.issuer)
-        row = db.get(Attestation, payload["jti"])
+        stmt = select(*_ATTESTATION).where(Attestation.id == payload["jti"])
     elif caller.session_id is not None:
-        sess = db.get(KbsSession, caller.session_id)
-        row = db.get(Attestation, sess.attestation_id) if sess and sess.attestation_id else None
+        stmt = (select(*_ATTESTATION).join(KbsSession, KbsSession.attestation_id == Attestation.id)
+                .where(KbsSession.id == caller.session_id))
     else:
         raise Unauthenticated("kbs.no_session", "no kbs-session-id cookie or Bearer token: attest first")
+    row = db.execute(stmt).first()
     if row is None:
         raise Unauthenticated("kbs.not_attested", "this session or token has no successful attestation")
     if as_utc(row.expires_at) <= utcnow():
@@ -66,28 +73,45 @@ def attested(db: Session, state: BrokerState, caller: Caller) -> Attestation:
     return row
 
 
-def _policy(db: Session, res: Resource) -> PolicyVersion:
+def _resource(db: Session, path: ResourcePath) -> Row:
+    row = db.execute(select(*_RESOURCE).where(Resource.repo == path.repo, Resource.type == path.type,
+                                              Resource.tag == path.tag)).first()
+    if row is None:
+        raise NotFound("resource.unknown", f"no resource {path}")
+    return row
+
+
+def _policy(db: Session, res: Row) -> Row:
     if res.policy_name is None:
         raise PolicyDenied("policy.unbound", "no release policy is bound to this resource (default deny)")
-    row = db.execute(select(PolicyVersion).where(PolicyVersion.tenant == res.tenant,
-                                                 PolicyVersion.name == res.policy_name)
-                     .order_by(PolicyVersion.version.desc()).limit(1)).scalar_one_or_none()
+    row = db.execute(select(*_POLICY).where(PolicyVersion.tenant == res.tenant, PolicyVersion.name == res.policy_name)
+                     .order_by(PolicyVersion.version.desc()).limit(1)).first()
     if row is None:
         raise PolicyDenied("policy.missing", f"the bound policy {res.policy_name!r} has no version (default deny)")
     return row
 
 
-def decide(state: BrokerState, caller: Caller, path: ResourcePath):
-    """(attestation, resource, policy row) for an allowed request; Denied otherwise."""
+def _newest_version(db: Session, res: Row) -> Row:
+    row = db.execute(select(*_VERSION).where(ResourceVersion.resource_id == res.id)
+                     .order_by(ResourceVersion.version.desc()).limit(1)).first()
+    if row is None:
+        raise NotFound("resource.no_version", f"resource {res.repo}/{res.type}/{res.tag} has no version")
+    return row
+
+
+def decide(state: BrokerState, caller: Caller, path: ResourcePath) -> tuple[Row, Row, Row, Row]:
+    """(attestation, resource, policy, newest sealed version) for an allowed request; Denied otherwise.
+    One read transaction: what the policy is evaluated over and what is released are one snapshot."""
     ctx: dict = {}
     try:
         with state.reads() as db:
             att = attested(db, state, caller)
             ctx.update(session_id=att.session_id, tee=att.tee, claims=json.loads(att.claims_json))
-            res = store.find(db, path)
+            res = _resource(db, path)
             ctx["tenant"] = res.tenant
             pol = _policy(db, res)
             ctx["policy"] = pol
+            sealed = _newest_version(db, res)
         compiled = state.policies.get(pol.digest, pol.text, f"{pol.name}@{pol.version}", pol.references)
         claims = Claims.model_validate(ctx["claims"])
         decision = state.policies.engine.evaluate(compiled, claims, at=utcnow(), resource=str(path))
@@ -96,7 +120,7 @@ def decide(state: BrokerState, caller: Caller, path: ResourcePath):
     if not decision.allowed:
         why = failed_reasons(decision) or (Reason("policy.deny", "the policy denied this request"),)
         raise Denied(Denial(PolicyDenied(why[0].code, why[0].message, why), **ctx))
-    return att, res, pol
+    return att, res, pol, sealed
 
 
 def log_denial(state: BrokerState, path: ResourcePath, d: Denial, action: str = "release") -> None:
@@ -107,8 +131,7 @@ def log_denial(state: BrokerState, path: ResourcePath, d: Denial, action: str = 
                               policy_id=d.policy.name if d.policy else None,
                               policy_version=d.policy.version if d.policy else None,
                               policy_digest=d.policy.digest if d.policy else None)
-    with state.writes() as db:
-        journal.append_pending(db, state.log_signer, state.settings.log_origin, pending)
+    state.group.run(lambda batch: batch.append_log(pending))
     state.metrics.denials.labels(action, e.code).inc()
 
 
@@ -122,12 +145,12 @@ def resource_path(repo: str, type_: str, tag: str) -> ResourcePath:
 def release(state: BrokerState, caller: Caller, repo: str, type_: str, tag: str) -> dict[str, str]:
     path = resource_path(repo, type_, tag)
     try:
-        att, res, pol = decide(state, caller, path)
+        att, res, pol, sealed = decide(state, caller, path)
     except Denied as exc:
         log_denial(state, path, exc.denial)
         raise exc.denial.error from None
-    with state.reads() as db:
-        version, value = store.latest_value(db, state.kek, db.get(Resource, res.id))
+    version = sealed.version
+    value = unseal(state.kek, Sealed(sealed.ciphertext, sealed.wrapped_key, sealed.kek_id), record_aad(str(path), version))
     response = jwe.wrap(json.loads(att.tee_pubkey_json), value)
     del value
     now = utcnow()
@@ -135,9 +158,8 @@ def release(state: BrokerState, caller: Caller, repo: str, type_: str, tag: str)
                               session_id=att.session_id, tee=att.tee, claims=json.loads(att.claims_json),
                               resource=str(path), action="release", policy_id=pol.name,
                               policy_version=pol.version, policy_digest=pol.digest)
-    with state.writes() as db:
-        seq = journal.append_pending(db, state.log_signer, state.settings.log_origin, pending)
-        db.add(Release(attestation_id=att.id, tenant=res.tenant, resource=str(path), version=version,
-                       policy=f"{pol.name}@{pol.version}", policy_digest=pol.digest, log_seq=seq, created_at=now))
+    row = dict(attestation_id=att.id, tenant=res.tenant, resource=str(path), version=version,
+               policy=f"{pol.name}@{pol.version}", policy_digest=pol.digest, created_at=now)
+    state.group.run(lambda batch: batch.insert(Release.__table__, **row, log_seq=batch.append_log(pending)))
     state.metrics.releases.inc()
     return response

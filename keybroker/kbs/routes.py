@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from ..db.engine import utcnow
+from ..db.models import KbsSession
 from ..deps import SESSION_COOKIE, CallerDep, StateDep
 from ..errors import BadRequest
 from . import calls, certs
@@ -45,12 +46,9 @@ async def auth(request: Request, response: Response, state: StateDep) -> Challen
     _, req = await _body(request, KbsRequest)
     ttl = timedelta(seconds=state.settings.session_ttl_s)
 
-    def run():
-        with state.writes() as db:
-            return new_session(db, req, utcnow(), ttl)
-
-    row, challenge = await run_in_threadpool(run)
-    _set_cookie(response, row.id, state.settings.session_ttl_s)
+    row, challenge = new_session(req, utcnow(), ttl)
+    await run_in_threadpool(state.group.run, lambda batch: batch.insert(KbsSession.__table__, **row))
+    _set_cookie(response, row["id"], state.settings.session_ttl_s)
     return challenge
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from ..db.batch import Batch
 from ..db.engine import as_utc
 from ..db.models import KbsSession
 from ..errors import BadRequest, Reason
@@ -37,20 +38,20 @@ def select_hash(extra_params: Any) -> tuple[str, Any]:
     raise BadRequest("kbs.hash_algorithm", f"none of {supported!r} is supported; offer sha384, sha512 or sha256")
 
 
-def new_session(db: Session, req: KbsRequest, now: datetime, ttl: timedelta) -> tuple[KbsSession, Challenge]:
+def new_session(req: KbsRequest, now: datetime, ttl: timedelta) -> tuple[dict[str, Any], Challenge]:
+    """A session row (to insert) and its Challenge; BadRequest for a version, TEE or hash we don't speak."""
     if req.version not in PROTOCOL_VERSIONS:
         raise BadRequest("kbs.version", f"protocol version {req.version!r} is not supported; "
                                         f"expected one of {', '.join(PROTOCOL_VERSIONS)}")
     if req.tee not in SUPPORTED_TEES:
         raise BadRequest("kbs.tee", f"TEE {req.tee!r} is not supported; expected one of {', '.join(SUPPORTED_TEES)}")
     hash_alg, extra = select_hash(req.extra_params)
-    row = KbsSession(id=uuid.uuid4().hex, nonce=base64.b64encode(secrets.token_bytes(32)).decode(),
-                     tee=req.tee, hash_alg=hash_alg, created_at=now, expires_at=now + ttl, consumed=False)
-    db.add(row)
-    return row, Challenge(nonce=row.nonce, extra_params=extra)
+    row = dict(id=uuid.uuid4().hex, nonce=base64.b64encode(secrets.token_bytes(32)).decode(), tee=req.tee,
+               hash_alg=hash_alg, created_at=now, expires_at=now + ttl, consumed=False, attestation_id=None)
+    return row, Challenge(nonce=row["nonce"], extra_params=extra)
 
 
-def consume(db: Session, session_id: str, now: datetime, *, attestation_id: str | None = None) -> bool:
+def consume(db: Session | Batch, session_id: str, now: datetime, *, attestation_id: str | None = None) -> bool:
     """Mark the session's nonce used (recording the attestation it produced, if any); True only for
     the one caller that did so while it was fresh."""
     values: dict[str, Any] = {"consumed": True}

@@ -75,11 +75,11 @@ def test_log_table_is_append_only_in_the_database(db_url):
 
 def test_release_without_its_log_entry_never_commits(db_url, trust_dirs, vendor, tmp_path, monkeypatch,
                                                      policy_docs):
-    from keybroker import journal
     from keybroker.admin import service
     from keybroker.admin.auth import Principal
     from keybroker.app import create_app
     from keybroker.client import KbsClient
+    from keybroker.db.batch import Batch
     from keybroker.resources.paths import ResourcePath
     from keybroker.settings import BrokerSettings, KekSettings
 
@@ -92,23 +92,96 @@ def test_release_without_its_log_entry_never_commits(db_url, trust_dirs, vendor,
     service.push_policy(state, who, "dev-pinned", policy_docs.pinned("dev-pinned"))
     service.create_key(state, who, ResourcePath.of("dev", "m", "dek"), b"k" * 32, 32, "dev-pinned")
 
-    real_append = journal.append_pending
+    real_append = Batch.append_log
 
-    def failing(db, signer, origin, pending):
+    def failing(batch, pending):
         if b'"kind":"release"' in pending.entry.head:
             raise RuntimeError("simulated crash while appending the log entry")
-        return real_append(db, signer, origin, pending)
+        return real_append(batch, pending)
 
     http = TestClient(app, raise_server_exceptions=False)
     client = KbsClient("http://testserver", EmulatedAttester(vendor, "tdx"), http=http)
     client.attest()
-    monkeypatch.setattr("keybroker.kbs.release.journal.append_pending", failing)
+    monkeypatch.setattr(Batch, "append_log", failing)
     resp = http.get("/kbs/v0/resource/dev/m/dek")
     assert resp.status_code == 500 and "ciphertext" not in resp.text
     with state.sessions() as db:
         assert db.execute(text("SELECT count(*) FROM releases")).scalar_one() == 0
         kinds = [LogEntry.from_canonical(bytes(e)).kind for e in SqlLogStore(db).entries(0, 10_000)]
     assert "release" not in kinds
-    monkeypatch.setattr("keybroker.kbs.release.journal.append_pending", real_append)
+    monkeypatch.setattr(Batch, "append_log", real_append)
     assert client.get_resource("dev/m/dek") == b"k" * 32
     state.engine.dispose()
+
+
+def test_group_commit_numbers_appends_beside_plain_transactions(db_url):
+    """Jobs of two writer threads (two GroupCommits: as two broker processes) and plain transactions append
+    concurrently: every seq once, no gap, and each job is told the seq its own entry got."""
+    from keybroker import journal
+    from keybroker.db.batch import GroupCommit
+    from keybroker.db.engine import WriteLock
+    engine = make_engine(db_url)
+    factory = session_factory(engine)
+    signer = NoteSigner.generate("test-log")
+    groups = [GroupCommit(engine, WriteLock(engine)), GroupCommit(engine, WriteLock(engine))]
+    told: dict[str, int] = {}
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            for i in range(10):
+                actor = f"w{n}-{i}"
+                if n % 4 == 3:
+                    with factory.begin() as db:
+                        told[actor] = journal.append(db, signer, "test-log", kind="admin", actor=actor, action="a")
+                else:
+                    pending = journal.prepare(kind="admin", actor=actor, action="a")
+                    told[actor] = groups[n % 2].run(lambda batch, p=pending: batch.append_log(p))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for group in groups:
+        group.close()
+    assert not errors
+    with factory() as db:
+        store = SqlLogStore(db)
+        assert store.size() == 80
+        entries = [LogEntry.from_canonical(bytes(e)) for e in store.entries(0, 80)]
+    assert [e.seq for e in entries] == list(range(80))
+    assert {e.actor: e.seq for e in entries} == told
+    engine.dispose()
+
+
+def test_group_commit_a_failing_job_fails_alone(db_url):
+    """One batch of three jobs, the middle one raising after it wrote: the batch is rolled back and each job
+    runs again alone, so the other two commit (their seqs have no gap) and only the bad one fails."""
+    from concurrent.futures import Future
+
+    from keybroker import journal
+    from keybroker.db.batch import GroupCommit
+    from keybroker.db.engine import WriteLock
+    engine = make_engine(db_url)
+    group = GroupCommit(engine, WriteLock(engine))
+    good = [journal.prepare(kind="admin", actor=f"good{i}", action="a") for i in range(2)]
+    bad = journal.prepare(kind="admin", actor="bad", action="a")
+
+    def failing(batch):
+        batch.append_log(bad)
+        raise RuntimeError("the job failed after appending")
+
+    jobs = [lambda b: b.append_log(good[0]), failing, lambda b: b.append_log(good[1])]
+    items = [(job, Future()) for job in jobs]
+    group._commit(items)
+    assert items[0][1].result() == 0 and items[2][1].result() == 1
+    with pytest.raises(RuntimeError, match="after appending"):
+        items[1][1].result()
+    with session_factory(engine)() as db:
+        store = SqlLogStore(db)
+        assert store.size() == 2
+        assert [LogEntry.from_canonical(bytes(e)).actor for e in store.entries(0, 2)] == ["good0", "good1"]
+    engine.dispose()

@@ -1,0 +1,145 @@
+"""Group commit: the small writes of concurrent requests committed together by one writer thread.
+
+Every KBS request ends in a small write: a session row (auth); a consumed
+nonce, a log entry and an attestation (attest); a log entry and a release
+(resource). Committed one by one they queue on the database's single writer
+(SQLite) or on the log-head row lock (PostgreSQL), and each pays for its own
+transaction while holding that lock. Here a request thread hands its write to
+the process's writer thread as a *job* and waits; the writer runs every job
+queued at that moment in one transaction — log entries numbered in order under
+one lock of the log head, rows inserted with one statement per table — commits
+once, and only then answers each job. No caller is answered before the commit
+that holds its write, so a release and its log entry still commit together or
+not at all (invariant 5), job by job.
+
+If a job raises, the whole batch is rolled back and each of its jobs runs again
+in a transaction of its own: a bad job fails alone.
+
+Rule for jobs: rows given to `Batch.insert` are written when the batch ends, so
+a job must not query rows that another job of the batch inserts (none of the
+KBS jobs does: a session's nonce reaches its client only after the commit).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, Table, select, update
+from sqlalchemy.engine import Connection, CursorResult
+
+from ..audit import merkle
+from ..journal import Pending
+from .engine import WriteLock
+from .models import LogHead, LogRecord
+
+T = TypeVar("T")
+Job = Callable[["Batch"], T]
+MAX_JOBS = 256
+_HEAD = select(LogHead.size).where(LogHead.id == 1).with_for_update()
+
+
+class Batch:
+    """What a job sees of the shared transaction: statements, log appends, inserts written at the end."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._head: int | None = None         # log size read under the head lock, at the first append
+        self._size = 0
+        self._rows: dict[Table, list[dict[str, Any]]] = {}
+
+    def execute(self, statement: Any, params: Any = None) -> CursorResult:
+        return self.conn.execute(statement, params)
+
+    def insert(self, table: Table, **row: Any) -> None:
+        self._rows.setdefault(table, []).append(row)
+
+    def append_log(self, pending: Pending) -> int:
+        """Number a prepared log entry (the next seq of this transaction) and queue its row; its seq."""
+        if self._head is None:
+            self._head = self._size = int(self.conn.execute(_HEAD).scalar_one())
+        seq = self._size
+        data = pending.entry.numbered(seq)
+        self.insert(LogRecord.__table__, seq=seq, leaf_hash=merkle.leaf_hash(data), entry=data, tenant=pending.tenant)
+        self._size += 1
+        return seq
+
+    def finish(self) -> None:
+        """Write the queued rows (one executemany per table) and the new log size."""
+        for table, rows in self._rows.items():
+            self.conn.execute(table.insert(), rows)
+        if self._head is not None and self._size != self._head:
+            self.conn.execute(update(LogHead).where(LogHead.id == 1).values(size=self._size))
+
+
+class GroupCommit:
+    """This process's writer thread. `run(job)` blocks until the transaction holding the job commits."""
+
+    def __init__(self, engine: Engine, lock: WriteLock, *, max_jobs: int = MAX_JOBS) -> None:
+        self._engine = engine
+        self._lock = lock
+        self._max_jobs = max_jobs
+        self._queue: queue.SimpleQueue[tuple[Job, Future] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start = threading.Lock()
+
+    def run(self, job: Job[T]) -> T:
+        done: Future = Future()
+        self._ensure_started()
+        self._queue.put((job, done))
+        return done.result()
+
+    def close(self) -> None:
+        """Finish the queued jobs, then stop the thread."""
+        with self._start:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join()
+
+    def _ensure_started(self) -> None:
+        if self._thread is None:
+            with self._start:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._loop, name="veil-group-commit", daemon=True)
+                    self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            items = [item]
+            while len(items) < self._max_jobs:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._commit(items)
+                    return
+                items.append(more)
+            self._commit(items)
+
+    def _commit(self, items: list[tuple[Job, Future]]) -> None:
+        try:
+            results = self._transaction([job for job, _ in items])
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller(s), never swallowed
+            if len(items) == 1:
+                items[0][1].set_exception(exc)
+            else:
+                for item in items:                 # find the bad job: every job alone
+                    self._commit([item])
+            return
+        for (_, done), result in zip(items, results):
+            done.set_result(result)
+
+    def _transaction(self, jobs: list[Job]) -> list[Any]:
+        with self._lock(), self._engine.begin() as conn:
+            batch = Batch(conn)
+            results = [job(batch) for job in jobs]
+            batch.finish()
+        return results
