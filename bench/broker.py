@@ -58,7 +58,7 @@ def _wait(url: str, proc: subprocess.Popen) -> None:
     raise SystemExit(f"{url} never answered")
 
 
-def start_broker(work: Path, workers: int, threads: int = 8):
+def start_broker(work: Path, workers: int, threads: int = 4):
     from attestation.collateral.bundle import BundleWriter
     from attestation.emulated import EmulatedVendor
     from keybroker.admin.client import AdminClient
@@ -173,7 +173,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=8, help="broker threads per worker")
+    ap.add_argument("--threads", type=int, default=4, help="broker threads per worker")
     ap.add_argument("--procs", type=int, default=4, help="load-generator processes")
     ap.add_argument("--clients", default="1,16,64")
     args = ap.parse_args()

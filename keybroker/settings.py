@@ -47,7 +47,7 @@ class BrokerSettings(BaseModel):
     policy_engine: str = "keybroker.policy:default_engine"   # "module:attribute"
     log_origin: str = "veil-broker/attestation-log"
     migrate: bool = True                          # upgrade the schema on start, else refuse if behind
-    threads: int = Field(default=8, ge=1, le=256)  # per worker: threads for blocking work (verify, database)
+    threads: int = Field(default=4, ge=1, le=256)  # per worker: threads for blocking work (verify, database)
     enclave_cert_ttl_s: int = Field(default=86400, ge=300, le=30 * 86400)   # broker-issued enclave TLS certificates
 
     def to_env(self) -> str:

@@ -190,9 +190,10 @@ class LogEntry(BaseModel):
         doc = self.document()
         names = sorted(doc)                      # field names are ASCII: UTF-16 order is byte order
         at = names.index("seq")
-        member = lambda name: canonical_json(name) + b":" + canonical_json(doc[name])   # noqa: E731
-        head = b"{" + b"".join(member(n) + b"," for n in names[:at]) + canonical_json("seq") + b":"
-        tail = b"".join(b"," + member(n) for n in names[at + 1:]) + b"}"
+        before = canonical_json({n: doc[n] for n in names[:at]})     # b"{…}": the members before seq
+        after = canonical_json({n: doc[n] for n in names[at + 1:]})  # … and after it
+        head = before[:-1] + (b"," if at else b"") + b'"seq":'
+        tail = (b"," + after[1:]) if at + 1 < len(names) else b"}"
         return PreparedEntry(head, tail)
 
     @classmethod

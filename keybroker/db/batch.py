@@ -87,10 +87,14 @@ class GroupCommit:
         self._start = threading.Lock()
 
     def run(self, job: Job[T]) -> T:
+        return self.submit(job).result()
+
+    def submit(self, job: Job[T]) -> Future:
+        """Queue a job; the future completes once the transaction holding it commits (or fails)."""
         done: Future = Future()
         self._ensure_started()
         self._queue.put((job, done))
-        return done.result()
+        return done
 
     def close(self) -> None:
         """Finish the queued jobs, then stop the thread."""

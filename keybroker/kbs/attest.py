@@ -12,6 +12,8 @@ import json
 import uuid
 from datetime import timedelta
 
+from sqlalchemy import Row, select
+
 from attestation.binding import check_report_data
 from attestation.claims import Claims
 from attestation.composite import CompositeEvidence, verify_composite
@@ -28,6 +30,9 @@ from ..tokens import ear
 from .evidence import EvidenceRejected, check_tee_pubkey, decode
 from .messages import KbsAttestation
 from .sessions import consume, unusable
+
+
+_SESSION = tuple(KbsSession.__table__.columns)
 
 
 class _Replayed(Exception):
@@ -53,7 +58,7 @@ def _deny(state: BrokerState, sid: str | None, tee: str | None, raw: bytes, why:
     raise exc_type(why.code, why.message, (why,))
 
 
-def _verify(state: BrokerState, row: KbsSession, msg: KbsAttestation) -> Claims:
+def _verify(state: BrokerState, row: Row, msg: KbsAttestation) -> Claims:
     """Claims of evidence that verified and binds this session's nonce and the TEE key; else EvidenceRejected."""
     rd = msg.runtime_data
     check_tee_pubkey(rd.tee_pubkey)
@@ -83,7 +88,7 @@ def attest(state: BrokerState, sid: str | None, msg: KbsAttestation, raw: bytes)
         _deny(state, None, None, raw, Reason("kbs.no_session", "no kbs-session-id cookie: call /kbs/v0/auth first"),
               exc_type=Unauthenticated)
     with state.reads() as db:
-        row = db.get(KbsSession, sid)
+        row = db.execute(select(*_SESSION).where(KbsSession.id == sid)).first()
     why = unusable(row, msg.runtime_data.nonce, utcnow())
     if why is not None:
         _deny(state, sid, row.tee if row else None, raw, why)
@@ -98,7 +103,7 @@ def attest(state: BrokerState, sid: str | None, msg: KbsAttestation, raw: bytes)
                                                 "(replay)", expected="unused nonce", actual="consumed"), claims)
 
 
-def _record(state: BrokerState, row: KbsSession, msg: KbsAttestation, raw: bytes, claims: Claims) -> str:
+def _record(state: BrokerState, row: Row, msg: KbsAttestation, raw: bytes, claims: Claims) -> str:
     now = utcnow()
     att_id = uuid.uuid4().hex
     runtime = {"nonce": msg.runtime_data.nonce, "tee-pubkey": msg.runtime_data.tee_pubkey}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 
@@ -47,7 +48,7 @@ async def auth(request: Request, response: Response, state: StateDep) -> Challen
     ttl = timedelta(seconds=state.settings.session_ttl_s)
 
     row, challenge = new_session(req, utcnow(), ttl)
-    await run_in_threadpool(state.group.run, lambda batch: batch.insert(KbsSession.__table__, **row))
+    await asyncio.wrap_future(state.group.submit(lambda batch: batch.insert(KbsSession.__table__, **row)))
     _set_cookie(response, row["id"], state.settings.session_ttl_s)
     return challenge
 

@@ -63,7 +63,7 @@ def consume(db: Session | Batch, session_id: str, now: datetime, *, attestation_
     return db.execute(stmt).rowcount == 1
 
 
-def unusable(row: KbsSession | None, nonce: str, now: datetime) -> Reason | None:
+def unusable(row: Any, nonce: str, now: datetime) -> Reason | None:
     """Why a session cannot take this attestation, or None."""
     if row is None:
         return Reason("kbs.unknown_session", "no such session: call /kbs/v0/auth first")

@@ -45,7 +45,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port (0: any free port).")] = 8080,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
     threads: Annotated[int, typer.Option(min=1, max=256, help="Threads per worker for verification and "
-                                         "database work.")] = 8,
+                                         "database work.")] = 4,
     allow_emulated: Annotated[bool, typer.Option(help="Accept emulated trust anchors (development only).")] = False,
     emulated_anchors: Annotated[Optional[Path], typer.Option(help="Exported emulated anchors directory.")] = None,
     collateral: Annotated[Optional[Path], typer.Option(help="Offline collateral bundle (default: online).")] = None,
