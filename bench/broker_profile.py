@@ -1,0 +1,123 @@
+"""The broker's server logic per release, without HTTP: auth, attest and resource called in-process
+on one thread (SQLite, emulated TDX, offline bundle), optionally under cProfile.
+
+Run: `.venv/bin/python bench/broker_profile.py [--releases N] [--profile] [--sort cumulative|tottime]`.
+Evidence is made and the JWE unwrapped outside the timed part. The last line is JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime as dt
+import json
+import os
+import pstats
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def build(work: Path):
+    """A broker state with the development policy and one key, set up through the admin API."""
+    from starlette.testclient import TestClient
+
+    from attestation.collateral.bundle import BundleWriter
+    from attestation.emulated import EmulatedVendor
+    from keybroker.admin.client import AdminClient
+    from keybroker.app import create_app
+    from keybroker.settings import BrokerSettings, KekSettings
+
+    vendor = EmulatedVendor.create(work / "vendor")
+    with BundleWriter(work / "bundle") as writer:
+        writer.add_tdx(vendor.tdx_collateral(at=dt.datetime.now(dt.timezone.utc)))
+    db = f"sqlite:///{work / 'broker.db'}"
+    subprocess.run([sys.executable, "-m", "veil.cli.main", "broker", "init", "--db", db, "--key-out",
+                    str(work / "admin.key")], cwd=work, env=os.environ | {"PYTHONPATH": str(ROOT)}, check=True,
+                   capture_output=True)
+    settings = BrokerSettings(db_url=db, allow_emulated=True, emulated_anchors=vendor.export_anchors(work / "anchors"),
+                              collateral=work / "bundle", kek=KekSettings(file=work / "broker-kek.key"))
+    app = create_app(settings)
+    http = TestClient(app)
+    admin = AdminClient("http://testserver", work / "admin.key", http=http)
+    admin.push_policy("development-emulated", (ROOT / "policies/examples/development-emulated.yaml").read_text())
+    admin.create_key("dev/bench/dek", policy="development-emulated")
+    return app.state.broker, vendor
+
+
+def main() -> None:
+    from attestation.attesters.emulated import EmulatedAttester
+    from attestation.binding import report_data
+    from keybroker.client import attestation_body, ephemeral_key, request_body, tee_pubkey
+    from keybroker.db.engine import utcnow
+    from keybroker.db.models import KbsSession
+    from keybroker.kbs import jwe
+    from keybroker.kbs.attest import attest
+    from keybroker.kbs.messages import KbsAttestation, KbsRequest
+    from keybroker.kbs.release import Caller, release
+    from keybroker.kbs.sessions import new_session
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--releases", type=int, default=300)
+    ap.add_argument("--profile", action="store_true", help="run under cProfile and print the top functions")
+    ap.add_argument("--sort", default="cumulative")
+    ap.add_argument("--top", type=int, default=40)
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        state, vendor = build(Path(tmp))
+        attester = EmulatedAttester(vendor, "tdx")
+        profiler = cProfile.Profile()
+        spent = 0.0
+
+        def timed(fn, *a):
+            nonlocal spent
+            start = time.perf_counter()
+            if args.profile:
+                profiler.enable()
+            try:
+                return fn(*a)
+            finally:
+                if args.profile:
+                    profiler.disable()
+                spent += time.perf_counter() - start
+
+        def auth():
+            row, challenge = new_session(KbsRequest.model_validate(request_body("tdx")), utcnow(),
+                                         dt.timedelta(seconds=state.settings.session_ttl_s))
+            state.group.run(lambda batch: batch.insert(KbsSession.__table__, **row))
+            return row["id"], challenge.nonce
+
+        def attest_and_release(sid: str, raw: bytes):
+            attest(state, sid, KbsAttestation.model_validate(json.loads(raw)), raw)
+            return release(state, Caller(sid, None), "dev", "bench", "dek")
+
+        def one():
+            sid, nonce = timed(auth)
+            key = ephemeral_key()
+            evidence = attester.collect(report_data(nonce, tee_pubkey(key)))
+            raw = json.dumps(attestation_body(nonce, tee_pubkey(key), evidence)).encode()
+            assert len(jwe.unwrap(timed(attest_and_release, sid, raw), key)) == 32
+
+        for _ in range(30):                        # warm caches (compiled policy, statements)
+            one()
+        spent = 0.0
+        for _ in range(args.releases):
+            one()
+        state.group.close()
+    per_release_ms = spent / args.releases * 1000
+    if args.profile:
+        stats = pstats.Stats(profiler)
+        stats.sort_stats(args.sort).print_stats(args.top)
+        print(f"Python calls per release: {stats.total_calls / args.releases:.0f}")
+    print(f"server logic per release: {per_release_ms:.2f} ms ({'profiled' if args.profile else 'not profiled'})")
+    print(json.dumps({"server_ms_per_release": round(per_release_ms, 3), "profiled": args.profile}))
+
+
+if __name__ == "__main__":
+    main()
