@@ -12,11 +12,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from .denials import TooManyDenials
 from .errors import BadRequest, BrokerError, PolicyDenied, problem
 from .settings import BrokerSettings
 from .state import BrokerState
 
 log = logging.getLogger("veil.broker")
+KBS_PREFIX = "/kbs/v0/"
 
 
 class Problem(BaseModel):
@@ -34,6 +36,7 @@ def _documented(*statuses: int) -> dict[int | str, dict]:
 
 
 DESCRIPTIONS = {400: "malformed request", 401: "unauthenticated, or attestation or policy denied",
+                429: "too many denied KBS requests from this address (Retry-After says when to come back)",
                 403: "forbidden (admin role or tenant; policy denial where configured)", 404: "no such thing",
                 409: "conflict", 422: "invalid policy document or key material",
                 503: "KEK provider or database unavailable"}
@@ -60,18 +63,29 @@ class _Timing:
 
 def _handlers(app: FastAPI, settings: BrokerSettings) -> None:
     @app.exception_handler(BrokerError)
-    async def broker_error(_request: Request, exc: BrokerError) -> JSONResponse:
+    async def broker_error(request: Request, exc: BrokerError) -> JSONResponse:
         status = settings.policy_deny_status if isinstance(exc, PolicyDenied) else None
         status, body = problem(exc, status)
         log.info("request refused", extra={"code": exc.code, "status": status})
+        if isinstance(exc, TooManyDenials):
+            request.app.state.broker.metrics.rate_limited.inc()
+            return JSONResponse(body, status_code=status, headers={"Retry-After": str(exc.retry_after)})
+        _spend_denial(request, status)
         return JSONResponse(body, status_code=status)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(p) for p in first.get("loc", ()))
         status, body = problem(BadRequest("request.invalid", f"{where}: {first.get('msg')}"))
+        _spend_denial(request, status)
         return JSONResponse(body, status_code=status)
+
+
+def _spend_denial(request: Request, status: int) -> None:
+    """A KBS error answer spends one unit of the client address's denial budget (keybroker/denials.py)."""
+    if 400 <= status < 500 and request.url.path.startswith(KBS_PREFIX) and request.client is not None:
+        request.app.state.broker.denials.spend(request.client.host)
 
 
 def create_app(settings: BrokerSettings, state: BrokerState | None = None) -> FastAPI:
@@ -93,7 +107,7 @@ def create_app(settings: BrokerSettings, state: BrokerState | None = None) -> Fa
                   description="KBS attestation protocol, key release and attestation log.")
     app.state.broker = broker
     _handlers(app, settings)
-    app.include_router(kbs_router, responses=_documented(400, 401, 403, 404, 503))
+    app.include_router(kbs_router, responses=_documented(400, 401, 403, 404, 429, 503))
     app.include_router(ops_router, responses=_documented(503))
     app.include_router(admin_router, responses=_documented(400, 401, 403, 404, 409, 422, 503))
     app.add_middleware(_Timing, state_getter=lambda: broker)

@@ -18,5 +18,8 @@ class Metrics:
         self.latency = Histogram("veil_broker_request_seconds", "Request latency by endpoint", ["endpoint"],
                                  buckets=(.002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5),
                                  registry=self.registry)
+        self.rate_limited = Counter("veil_broker_rate_limited_total",
+                                    "KBS requests refused with 429: the address spent its denial budget",
+                                    registry=self.registry)
         self.admin = Counter("veil_broker_admin_actions_total", "Admin actions", ["action"],
                              registry=self.registry)

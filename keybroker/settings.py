@@ -48,6 +48,9 @@ class BrokerSettings(BaseModel):
     log_origin: str = "veil-broker/attestation-log"
     migrate: bool = True                          # upgrade the schema on start, else refuse if behind
     threads: int = Field(default=4, ge=1, le=256)  # per worker: threads for blocking work (verify, database)
+    # KBS error answers per client address and minute before it gets 429 (0: off); keybroker/denials.py
+    denials_per_minute: int = Field(default=120, ge=0, le=1_000_000)
+    denial_storage: str = "memory://"             # `limits` storage URI: memory:// per worker, redis://… shared
     enclave_cert_ttl_s: int = Field(default=86400, ge=300, le=30 * 86400)   # broker-issued enclave TLS certificates
 
     def to_env(self) -> str:

@@ -18,6 +18,7 @@ from .audit.checkpoint import NoteSigner
 from .db.batch import GroupCommit
 from .db.engine import WriteLock, make_engine, read_session_factory, session_factory, write_session
 from .db.migrate import require_current
+from .denials import DenialBudget
 from .errors import BrokerError
 from .metrics import Metrics
 from .policy import CompiledCache, load_engine
@@ -80,11 +81,13 @@ class BrokerState:
     reads: sessionmaker[Session] = field(init=False)
     write_lock: WriteLock = field(init=False)
     group: GroupCommit = field(init=False)
+    denials: DenialBudget = field(init=False)
 
     def __post_init__(self) -> None:
         self.reads = read_session_factory(self.engine)
         self.write_lock = WriteLock(self.engine)
         self.group = GroupCommit(self.engine, self.write_lock)
+        self.denials = DenialBudget(self.settings.denials_per_minute, self.settings.denial_storage)
 
     def writes(self) -> AbstractContextManager[Session]:
         """A write transaction of its own (commit on success), queued with the other writers on SQLite: admin

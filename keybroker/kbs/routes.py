@@ -6,7 +6,7 @@ import asyncio
 import json
 from datetime import timedelta
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -21,7 +21,13 @@ from .messages import CertificateRequest, Challenge, KbsAttestation, KbsRequest,
 from .release import release
 from .sessions import new_session
 
-router = APIRouter(prefix="/kbs/v0", tags=["kbs"])
+def within_budget(request: Request, state: StateDep) -> None:
+    """429 before any work for an address that has spent its denial budget (keybroker/denials.py)."""
+    if request.client is not None:
+        state.denials.check(request.client.host)
+
+
+router = APIRouter(prefix="/kbs/v0", tags=["kbs"], dependencies=[Depends(within_budget)])
 MAX_BODY = 2 << 20
 
 

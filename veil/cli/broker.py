@@ -38,6 +38,23 @@ def _prepare_db(url: str, migrate: bool) -> None:
         engine.dispose()
 
 
+def _denial_storage(uri: str) -> str:
+    """The denial-budget storage URI, checked before any worker starts: known scheme, no credentials."""
+    from urllib.parse import urlsplit
+
+    from limits.errors import ConfigurationError
+    from limits.storage import storage_from_string
+
+    if urlsplit(uri).password is not None:
+        fail("--denial-storage must not carry a password (it would sit in argv and the workers' environment); "
+             "use a Redis reachable only from the brokers' network", code=EXIT_BAD_INPUT)
+    try:
+        storage_from_string(uri)
+    except (ConfigurationError, ValueError) as exc:
+        fail(f"--denial-storage {uri!r}: {exc}", code=EXIT_BAD_INPUT)
+    return uri
+
+
 @app.command("serve")
 def serve(
     db: Db = DEFAULT_DB,
@@ -56,6 +73,11 @@ def serve(
     tls_key: Annotated[Optional[Path], typer.Option(help="TLS private key (PEM).")] = None,
     issuer: Annotated[Optional[str], typer.Option(help="Token issuer (iss).")] = None,
     migrate: Annotated[bool, typer.Option(help="Upgrade the schema on start (else refuse if behind).")] = True,
+    denials_per_minute: Annotated[int, typer.Option(min=0, help="KBS error answers per client address and minute "
+                                                    "before it gets 429 (0: no limit).")] = 120,
+    denial_storage: Annotated[str, typer.Option(help="Where the denial budget is kept (`limits` storage URI, no "
+                                                "credentials): memory:// per worker, redis://HOST:PORT shared.")]
+    = "memory://",
 ) -> None:
     """Run the broker (uvicorn)."""
     import uvicorn
@@ -66,6 +88,7 @@ def serve(
 
     settings = _settings(db_url=db, allow_emulated=allow_emulated, emulated_anchors=emulated_anchors,
                          collateral=collateral, issuer=issuer, migrate=migrate, threads=threads,
+                         denials_per_minute=denials_per_minute, denial_storage=_denial_storage(denial_storage),
                          kek={"provider": "vault" if vault_url else "file", "file": kek_file,
                               "vault_url": vault_url, "vault_key": vault_key})
     try:
