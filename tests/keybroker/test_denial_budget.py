@@ -110,3 +110,17 @@ def test_cli_refuses_a_storage_uri_with_credentials(tmp_path):
     result = CliRunner().invoke(app, ["broker", "serve", "--db", f"sqlite:///{tmp_path / 'b.db'}",
                                       "--denial-storage", "nosuch://x"])
     assert result.exit_code == 2 and "--denial-storage" in result.output
+
+
+def test_an_oversized_body_is_refused_before_it_is_read_whole(make_broker):
+    """A denial keeps the body in the log: bodies over 512 KiB are refused (400), declared or streamed."""
+    app, state = make_broker(0)
+    http = TestClient(app)
+    size = log_size(state)
+    big = b'{"tee-pubkey": {}, "tee-evidence": "' + b"A" * (600 << 10) + b'"}'
+    declared = http.post("/kbs/v0/attest", content=big, headers={"content-type": "application/json"})
+    streamed = http.post("/kbs/v0/attest", content=iter([big[:1000], big[1000:]]),
+                         headers={"content-type": "application/json"})
+    for resp in (declared, streamed):
+        assert resp.status_code == 400 and resp.json()["code"] == "kbs.body_too_large"
+    assert log_size(state) == size
