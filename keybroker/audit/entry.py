@@ -67,7 +67,7 @@ def _plain(value: Any) -> bool:
             return False
         if kind is dict:
             for key, child in item.items():
-                if type(key) is not str or (key and max(key) >= "\ud800"):
+                if type(key) is not str or not (key.isascii() or max(key) < "\ud800"):
                     return False
                 stack.append(child)
             continue
