@@ -36,28 +36,43 @@ def test_concurrent_appends_never_collide_or_leave_gaps(db_url):
     engine = make_engine(db_url)
     factory = session_factory(engine)
     signer = NoteSigner.generate("test-log")
-    errors: list[BaseException] = []
 
     def worker(n: int) -> None:
+        for i in range(10):
+            with factory.begin() as db:
+                journal.append(db, signer, "test-log", kind="admin", actor=f"w{n}", action=f"a{i}")
+
+    assert in_threads(worker, 8) == []
+    numbered_without_gaps(factory, 80)
+    engine.dispose()
+
+
+def in_threads(worker, count: int) -> list[BaseException]:
+    """Run worker(0 … count-1) on as many threads at once; what they raised."""
+    errors: list[BaseException] = []
+
+    def run(n: int) -> None:
         try:
-            for i in range(10):
-                with factory.begin() as db:
-                    journal.append(db, signer, "test-log", kind="admin", actor=f"w{n}", action=f"a{i}")
-        except BaseException as exc:  # noqa: BLE001 - reported below
+            worker(n)
+        except BaseException as exc:  # noqa: BLE001 - returned to the test
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert not errors
+    return errors
+
+
+def numbered_without_gaps(factory, count: int) -> list[LogEntry]:
+    """The log holds `count` entries numbered 0 … count-1 in order."""
     with factory() as db:
         store = SqlLogStore(db)
-        assert store.size() == 80
-        entries = [LogEntry.from_canonical(bytes(e)) for e in store.entries(0, 80)]
-    assert [e.seq for e in entries] == list(range(80))
-    engine.dispose()
+        assert store.size() == count
+        entries = [LogEntry.from_canonical(bytes(e)) for e in store.entries(0, count)]
+    assert [e.seq for e in entries] == list(range(count))
+    return entries
 
 
 def test_log_table_is_append_only_in_the_database(db_url):
@@ -125,35 +140,22 @@ def test_group_commit_numbers_appends_beside_plain_transactions(db_url):
     signer = NoteSigner.generate("test-log")
     groups = [GroupCommit(engine, WriteLock(engine)), GroupCommit(engine, WriteLock(engine))]
     told: dict[str, int] = {}
-    errors: list[BaseException] = []
 
     def worker(n: int) -> None:
-        try:
-            for i in range(10):
-                actor = f"w{n}-{i}"
-                if n % 4 == 3:
-                    with factory.begin() as db:
-                        told[actor] = journal.append(db, signer, "test-log", kind="admin", actor=actor, action="a")
-                else:
-                    pending = journal.prepare(kind="admin", actor=actor, action="a")
-                    told[actor] = groups[n % 2].run(lambda batch, p=pending: batch.append_log(p))
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
+        for i in range(10):
+            actor = f"w{n}-{i}"
+            if n % 4 == 3:
+                with factory.begin() as db:
+                    told[actor] = journal.append(db, signer, "test-log", kind="admin", actor=actor, action="a")
+            else:
+                pending = journal.prepare(kind="admin", actor=actor, action="a")
+                told[actor] = groups[n % 2].run(lambda batch, p=pending: batch.append_log(p))
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = in_threads(worker, 8)
     for group in groups:
         group.close()
-    assert not errors
-    with factory() as db:
-        store = SqlLogStore(db)
-        assert store.size() == 80
-        entries = [LogEntry.from_canonical(bytes(e)) for e in store.entries(0, 80)]
-    assert [e.seq for e in entries] == list(range(80))
-    assert {e.actor: e.seq for e in entries} == told
+    assert errors == []
+    assert {e.actor: e.seq for e in numbered_without_gaps(factory, 80)} == told
     engine.dispose()
 
 
