@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from ..db.engine import as_utc, utcnow
 from ..db.models import Repository, Resource, ResourceVersion
 from ..errors import BadRequest, Conflict, NotFound
-from .kek import Kek, Sealed, record_aad, seal, unseal
+from .kek import Kek, record_aad, seal
 from .paths import ResourcePath
 
 MAX_VALUE = 64 * 1024
@@ -124,14 +124,3 @@ def listing(session: Session, tenant: str) -> list[ResourceInfo]:
         out.append(ResourceInfo(f"{res.repo}/{res.type}/{res.tag}", res.tenant, res.policy_name,
                                 tuple(versions), as_utc(res.created_at)))
     return out
-
-
-def latest_value(session: Session, kek: Kek, res: Resource) -> tuple[int, bytes]:
-    """(version, plaintext) of the newest version. The plaintext goes straight into a JWE."""
-    row = session.execute(select(ResourceVersion).where(ResourceVersion.resource_id == res.id)
-                          .order_by(ResourceVersion.version.desc()).limit(1)).scalar_one_or_none()
-    if row is None:
-        raise NotFound("resource.no_version", f"resource {res.repo}/{res.type}/{res.tag} has no version")
-    path = f"{res.repo}/{res.type}/{res.tag}"
-    sealed = Sealed(row.ciphertext, row.wrapped_key, row.kek_id)
-    return row.version, unseal(kek, sealed, record_aad(path, row.version))
