@@ -22,6 +22,7 @@ KBS jobs does: a session's nonce reaches its client only after the commit).
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Callable
@@ -39,6 +40,7 @@ from .models import LogHead, LogRecord
 T = TypeVar("T")
 Job = Callable[["Batch"], T]
 MAX_JOBS = 256
+log = logging.getLogger("veil.broker")
 _HEAD = select(LogHead.size).where(LogHead.id == 1).with_for_update()
 
 
@@ -112,21 +114,37 @@ class GroupCommit:
                     self._thread.start()
 
     def _loop(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            items = [item]
-            while len(items) < self._max_jobs:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._commit(items)
-                    return
-                items.append(more)
-            self._commit(items)
+        stop = False
+        while not stop:
+            items, stop = self._next_batch()
+            # A caller that gave up (its future cancelled, e.g. an awaiting request task cancelled) gets no
+            # write; every other job is now running, so its future can no longer be cancelled under us.
+            running = [(job, done) for job, done in items if done.set_running_or_notify_cancel()]
+            if not running:
+                continue
+            try:
+                self._commit(running)
+            except BaseException as exc:  # noqa: BLE001 - a bug here must fail its callers, not hang everyone
+                log.exception("group commit failed outside any job")
+                for _, done in running:
+                    if not done.done():
+                        done.set_exception(exc)
+
+    def _next_batch(self) -> tuple[list[tuple[Job, Future]], bool]:
+        """The jobs queued now (waiting for the first), and whether close() asked the thread to stop."""
+        first = self._queue.get()
+        if first is None:
+            return [], True
+        items = [first]
+        while len(items) < self._max_jobs:
+            try:
+                more = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if more is None:
+                return items, True
+            items.append(more)
+        return items, False
 
     def _commit(self, items: list[tuple[Job, Future]]) -> None:
         try:

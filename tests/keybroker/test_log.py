@@ -187,3 +187,26 @@ def test_group_commit_a_failing_job_fails_alone(db_url):
         assert store.size() == 2
         assert [LogEntry.from_canonical(bytes(e)).actor for e in store.entries(0, 2)] == ["good0", "good1"]
     engine.dispose()
+
+
+def test_group_commit_skips_a_job_whose_caller_gave_up_and_keeps_serving(db_url):
+    """A job whose future was cancelled before the writer took it (the awaiting request went away) is not
+    run; the writer thread survives it and later jobs commit."""
+    from concurrent.futures import Future
+
+    from keybroker import journal
+    from keybroker.db.batch import GroupCommit
+    from keybroker.db.engine import WriteLock
+    engine = make_engine(db_url)
+    group = GroupCommit(engine, WriteLock(engine))
+    pending = [journal.prepare(kind="admin", actor=f"a{i}", action="a") for i in range(3)]
+    gave_up: Future = Future()
+    assert gave_up.cancel()
+    kept: Future = Future()
+    group._queue.put((lambda b: b.append_log(pending[0]), gave_up))
+    group._queue.put((lambda b: b.append_log(pending[1]), kept))
+    assert group.submit(lambda b: b.append_log(pending[2])).result(timeout=10) == 1   # the writer takes all three
+    assert kept.result(timeout=10) == 0 and gave_up.cancelled()
+    group.close()
+    assert [e.actor for e in numbered_without_gaps(session_factory(engine), 2)] == ["a1", "a2"]
+    engine.dispose()
