@@ -21,5 +21,8 @@ class Metrics:
         self.rate_limited = Counter("veil_broker_rate_limited_total",
                                     "KBS requests refused with 429: the address spent its denial budget",
                                     registry=self.registry)
+        self.group_commit_jobs = Histogram("veil_broker_group_commit_jobs",
+                                           "KBS writes committed together per transaction (keybroker/db/batch.py)",
+                                           buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=self.registry)
         self.admin = Counter("veil_broker_admin_actions_total", "Admin actions", ["action"],
                              registry=self.registry)

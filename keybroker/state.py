@@ -86,7 +86,7 @@ class BrokerState:
     def __post_init__(self) -> None:
         self.reads = read_session_factory(self.engine)
         self.write_lock = WriteLock(self.engine)
-        self.group = GroupCommit(self.engine, self.write_lock)
+        self.group = GroupCommit(self.engine, self.write_lock, on_commit=self.metrics.group_commit_jobs.observe)
         self.denials = DenialBudget(self.settings.denials_per_minute, self.settings.denial_storage)
 
     def writes(self) -> AbstractContextManager[Session]:

@@ -80,8 +80,10 @@ class Batch:
 class GroupCommit:
     """This process's writer thread. `run(job)` blocks until the transaction holding the job commits."""
 
-    def __init__(self, engine: Engine, lock: WriteLock, *, max_jobs: int = MAX_JOBS) -> None:
+    def __init__(self, engine: Engine, lock: WriteLock, *, max_jobs: int = MAX_JOBS,
+                 on_commit: Callable[[int], None] | None = None) -> None:
         self._engine = engine
+        self._on_commit = on_commit             # told the number of jobs of each committed batch (metrics)
         self._lock = lock
         self._max_jobs = max_jobs
         self._queue: queue.SimpleQueue[tuple[Job, Future] | None] = queue.SimpleQueue()
@@ -156,6 +158,8 @@ class GroupCommit:
                 for item in items:                 # find the bad job: every job alone
                     self._commit([item])
             return
+        if self._on_commit is not None:
+            self._on_commit(len(items))
         for (_, done), result in zip(items, results):
             done.set_result(result)
 

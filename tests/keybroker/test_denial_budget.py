@@ -124,3 +124,16 @@ def test_an_oversized_body_is_refused_before_it_is_read_whole(make_broker):
     for resp in (declared, streamed):
         assert resp.status_code == 400 and resp.json()["code"] == "kbs.body_too_large"
     assert log_size(state) == size
+
+
+def test_kbs_writes_go_through_group_commit_and_are_counted(make_broker, vendor):
+    """auth, attest and resource each commit one group-commit job (sequential calls: batches of one)."""
+    from keybroker.client import KbsClient
+    app, state = make_broker(0)
+    http = TestClient(app)
+    for _ in range(2):
+        KbsClient("http://testserver", EmulatedAttester(vendor, "tdx"), http=http).get_resource("dev/m/dek")
+    metrics = http.get("/metrics").text
+    assert "veil_broker_group_commit_jobs_sum 6.0" in metrics and "veil_broker_group_commit_jobs_count 6.0" in metrics
+    with state.sessions() as db:
+        assert db.execute(text("SELECT count(*) FROM releases")).scalar_one() == 2
