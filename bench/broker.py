@@ -1,8 +1,9 @@
 """Complete key releases per second (auth → attest → resource) against a real broker, beside the
 pure-HTTP floor of a trivial FastAPI endpoint under the same uvicorn settings.
 
-Run: `.venv/bin/python bench/broker.py [--seconds S] [--workers N] [--clients 1,16,64]`.
-The broker runs as `veil broker serve --workers N` on loopback with SQLite, emulated TDX
+Run: `.venv/bin/python bench/broker.py [--seconds S] [--workers N] [--clients 1,16,64] [--db URL]`.
+The broker runs as `veil broker serve --workers N` on loopback with SQLite (or the empty
+database `--db` names, e.g. PostgreSQL), emulated TDX
 anchors and an offline bundle; load comes from `--procs` generator processes, each
 client an aiohttp session on one keep-alive connection (evidence is signed by the emulated vendor per release,
 client side). The floor's requests/s ÷ 3 is the release floor (a release is three
@@ -58,7 +59,7 @@ def _wait(url: str, proc: subprocess.Popen) -> None:
     raise SystemExit(f"{url} never answered")
 
 
-def start_broker(work: Path, workers: int, threads: int = 4):
+def start_broker(work: Path, workers: int, threads: int = 4, db: str | None = None):
     from attestation.collateral.bundle import BundleWriter
     from attestation.emulated import EmulatedVendor
     from keybroker.admin.client import AdminClient
@@ -67,7 +68,7 @@ def start_broker(work: Path, workers: int, threads: int = 4):
     anchors = vendor.export_anchors(work / "anchors")
     with BundleWriter(work / "bundle") as writer:
         writer.add_tdx(vendor.tdx_collateral(at=dt.datetime.now(dt.timezone.utc)))
-    db = f"sqlite:///{work / 'broker.db'}"
+    db = db or f"sqlite:///{work / 'broker.db'}"
     env = os.environ | {"PYTHONPATH": str(ROOT)}
     cli = [sys.executable, "-m", "veil.cli.main", "broker"]
     subprocess.run([*cli, "init", "--db", db, "--key-out", str(work / "admin.key")], cwd=work, env=env,
@@ -175,11 +176,13 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=4, help="broker threads per worker")
     ap.add_argument("--procs", type=int, default=4, help="load-generator processes")
+    ap.add_argument("--db", help="an empty database for the broker (default: a fresh SQLite file), e.g. "
+                                 "postgresql://postgres@127.0.0.1:5432/veil_bench")
     ap.add_argument("--clients", default="1,16,64")
     args = ap.parse_args()
     levels = [int(c) for c in args.clients.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
-        broker, url, vendor_dir = start_broker(Path(tmp), args.workers, args.threads)
+        broker, url, vendor_dir = start_broker(Path(tmp), args.workers, args.threads, args.db)
         floor, floor_url = start_floor(args.workers)
         try:
             rows = {c: (measure("release", url, vendor_dir, c, args.seconds, args.procs),
@@ -188,7 +191,8 @@ def main() -> None:
             for p in (broker, floor):
                 p.terminate()
                 p.wait(10)
-    table = Table(title=f"Key releases (auth→attest→resource), uvicorn --workers {args.workers}, SQLite, loopback")
+    backend = "PostgreSQL" if args.db and args.db.startswith("postgres") else "SQLite"
+    table = Table(title=f"Key releases (auth→attest→resource), uvicorn --workers {args.workers}, {backend}, loopback")
     for col in ("clients", "releases/s", "p50 ms", "p99 ms", "HTTP floor req/s", "floor ÷ 3", "fraction"):
         table.add_column(col, justify="right")
     for c, (rel, flo) in rows.items():
