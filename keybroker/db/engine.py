@@ -52,12 +52,14 @@ def _sqlite_events(engine: Engine) -> None:
 
 
 def make_engine(url: str) -> Engine:
+    """An engine whose errors never quote statement parameters (`hide_parameters`): what a failed write
+    carried (nonces, sealed values, evidence) stays out of exception messages and the logs that print them."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
         _sqlite_events(engine)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -3,6 +3,7 @@ PostgreSQL), append-only in the database, and a release that cannot commit witho
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 
 import pytest
@@ -209,4 +210,22 @@ def test_group_commit_skips_a_job_whose_caller_gave_up_and_keeps_serving(db_url)
     assert kept.result(timeout=10) == 0 and gave_up.cancelled()
     group.close()
     assert [e.actor for e in numbered_without_gaps(session_factory(engine), 2)] == ["a1", "a2"]
+    engine.dispose()
+
+
+def test_database_errors_do_not_quote_what_the_statement_carried(db_url):
+    """A failed write's exception (which a server log may print) names the statement, not its parameters."""
+    from sqlalchemy.exc import IntegrityError
+
+    from keybroker.db.models import KbsSession
+    engine = make_engine(db_url)
+    row = dict(id="s" * 32, nonce="secret-nonce-value-0123456789", tee="tdx", hash_alg="sha384",
+               created_at=dt.datetime.now(dt.timezone.utc), expires_at=dt.datetime.now(dt.timezone.utc),
+               consumed=False, attestation_id=None)
+    with engine.begin() as conn:
+        conn.execute(KbsSession.__table__.insert(), row)
+    with pytest.raises(IntegrityError) as info:
+        with engine.begin() as conn:
+            conn.execute(KbsSession.__table__.insert(), row)          # the same primary key again
+    assert "secret-nonce-value" not in str(info.value) and "hidden" in str(info.value)
     engine.dispose()
