@@ -137,3 +137,18 @@ def test_kbs_writes_go_through_group_commit_and_are_counted(make_broker, vendor)
     assert "veil_broker_group_commit_jobs_sum 6.0" in metrics and "veil_broker_group_commit_jobs_count 6.0" in metrics
     with state.sessions() as db:
         assert db.execute(text("SELECT count(*) FROM releases")).scalar_one() == 2
+
+
+def test_behind_a_named_proxy_each_forwarded_client_has_its_own_budget(make_broker):
+    """uvicorn's proxy-headers middleware (what `--forwarded-allow-ips` configures) gives the denial budget the
+    client's address, so one client spending it does not lock out the others behind the same proxy."""
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+    app, _ = make_broker(2)
+    proxied = ProxyHeadersMiddleware(app, trusted_hosts="10.0.0.5")
+    http = TestClient(proxied, client=("10.0.0.5", 40000))
+    attacker, other = {"X-Forwarded-For": "198.51.100.1"}, {"X-Forwarded-For": "198.51.100.2"}
+    for _ in range(2):
+        assert http.post("/kbs/v0/attest", json={}, headers=attacker).status_code in (400, 401)
+    assert http.post("/kbs/v0/attest", json={}, headers=attacker).status_code == 429
+    auth = {"version": "0.4.0", "tee": "tdx", "extra-params": ""}
+    assert http.post("/kbs/v0/auth", json=auth, headers=other).status_code == 200

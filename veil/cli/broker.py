@@ -78,6 +78,10 @@ def serve(
     denial_storage: Annotated[str, typer.Option(help="Where the denial budget is kept (`limits` storage URI, no "
                                                 "credentials): memory:// per worker, redis://HOST:PORT shared.")]
     = "memory://",
+    forwarded_allow_ips: Annotated[str, typer.Option(help="Proxies whose X-Forwarded-For names the client "
+                                                     "(comma-separated addresses or networks). Behind an ingress, "
+                                                     "name it: else every client shares the proxy's denial "
+                                                     "budget.")] = "127.0.0.1",
 ) -> None:
     """Run the broker (uvicorn)."""
     import uvicorn
@@ -105,7 +109,7 @@ def serve(
     os.environ[ENV_VAR] = settings.to_env()
     uvicorn.run("keybroker.app:app_from_env", factory=True, host=host, port=port, workers=workers,
                 ssl_certfile=str(tls_cert) if tls_cert else None, ssl_keyfile=str(tls_key) if tls_key else None,
-                access_log=False, log_level="info")
+                access_log=False, log_level="info", proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips)
 
 
 @app.command("migrate")
