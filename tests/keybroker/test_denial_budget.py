@@ -22,14 +22,15 @@ def make_broker(tmp_path, trust_dirs, policy_docs):
 
     made = []
 
-    def make(denials_per_minute: int):
+    def make(denials_per_minute: int, storage: str = "memory://"):
         db_url = f"sqlite:///{tmp_path / f'broker-{len(made)}.db'}"
         engine = make_engine(db_url)
         upgrade(engine)
         engine.dispose()
         anchors, bundle = trust_dirs
         settings = BrokerSettings(db_url=db_url, allow_emulated=True, emulated_anchors=anchors, collateral=bundle,
-                                  kek=KekSettings(file=tmp_path / "kek"), denials_per_minute=denials_per_minute)
+                                  kek=KekSettings(file=tmp_path / "kek"), denials_per_minute=denials_per_minute,
+                                  denial_storage=storage)
         app = create_app(settings)
         state = app.state.broker
         who = Principal("kid", "test", "default", frozenset({"key-admin", "policy-admin"}))
@@ -152,3 +153,26 @@ def test_behind_a_named_proxy_each_forwarded_client_has_its_own_budget(make_brok
     assert http.post("/kbs/v0/attest", json={}, headers=attacker).status_code == 429
     auth = {"version": "0.4.0", "tee": "tdx", "extra-params": ""}
     assert http.post("/kbs/v0/auth", json=auth, headers=other).status_code == 200
+
+
+REDIS = "redis://127.0.0.1:6379"
+
+
+def test_replicas_sharing_redis_share_the_budget(make_broker):
+    """Two brokers (as two replicas) with `--denial-storage redis://…`: denials spent at one are refused at the
+    other. Needs the Redis server CI provides."""
+    import random
+
+    import redis
+    try:
+        redis.Redis.from_url(REDIS, socket_connect_timeout=2).ping()
+    except redis.RedisError:
+        pytest.skip(f"no Redis server reachable at {REDIS}; CI provides one")
+    address = f"198.18.{random.randrange(256)}.{random.randrange(1, 255)}"     # a fresh budget in the shared store
+    first, _ = make_broker(2, REDIS)
+    second, _ = make_broker(2, REDIS)
+    one, two = TestClient(first, client=(address, 40000)), TestClient(second, client=(address, 40000))
+    assert attest_without_session(one).status_code in (400, 401)
+    assert attest_without_session(two).status_code in (400, 401)
+    assert attest_without_session(one).status_code == 429
+    assert attest_without_session(two).status_code == 429
