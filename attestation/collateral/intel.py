@@ -225,7 +225,7 @@ def crl_der(body: bytes, *, structure: str = "Intel CRL") -> bytes:
     if data.startswith(b"-----BEGIN"):
         try:
             return x509.load_pem_x509_crl(data).public_bytes(Encoding.DER)
-        except ValueError as exc:
+        except (ValueError, x509.InvalidVersion) as exc:      # InvalidVersion is not a ValueError in cryptography
             raise ParseError(structure, "CRL", None, f"bad PEM CRL ({exc})") from None
     if data[:1] != b"\x30":
         try:
@@ -278,7 +278,7 @@ def pck_crl_ca(der: bytes) -> PckCa:
     try:
         crl = x509.load_der_x509_crl(der)
         cn = " ".join(str(a.value) for a in crl.issuer.get_attributes_for_oid(x509.NameOID.COMMON_NAME))
-    except (ValueError, TypeError) as exc:   # the issuer Name is parsed lazily: a malformed one raises here
+    except (ValueError, TypeError, x509.InvalidVersion) as exc:   # the issuer Name is parsed lazily, too
         raise ParseError("Intel PCK CRL", "CRL", None, f"not a DER CRL ({exc})") from None
     if "Processor" in cn:
         return "processor"

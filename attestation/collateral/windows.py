@@ -65,7 +65,7 @@ def crl_window(der: bytes, *, structure: str = "CRL") -> Window:
     try:
         crl = (x509.load_pem_x509_crl(der) if der.lstrip().startswith(b"-----BEGIN")
                else x509.load_der_x509_crl(der))
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:      # InvalidVersion is not a ValueError in cryptography
         raise ParseError(structure, "CRL", None, f"not a DER or PEM CRL ({exc})") from None
     end = crl.next_update_utc or datetime.max.replace(tzinfo=timezone.utc)
     return Window(crl.last_update_utc, end)
