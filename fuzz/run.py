@@ -58,10 +58,12 @@ def _crash_files(target: str) -> set[str]:
         if d.is_dir() else set()
 
 
-def command(target: str, seconds: int, scratch: Path, *, timeout: int, rss_mb: int) -> list[str]:
+def command(target: str, seconds: int, scratch: Path, *, timeout: int, rss_mb: int, seed: int | None = None) -> list[str]:
     (REGRESSIONS / target).mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "fuzz.worker", target, f"-max_total_time={seconds}", f"-timeout={timeout}",
            f"-rss_limit_mb={rss_mb}", f"-artifact_prefix={REGRESSIONS / target}/", "-print_final_stats=1"]
+    if seed is not None:
+        cmd.append(f"-seed={seed}")
     if target in DICT_OF:
         cmd.append(f"-dict={DICTS / (DICT_OF[target] + '.dict')}")
     cmd.append(str(scratch))
@@ -69,12 +71,14 @@ def command(target: str, seconds: int, scratch: Path, *, timeout: int, rss_mb: i
     return cmd
 
 
-def run_target(target: str, seconds: int, *, timeout: int = 10, rss_mb: int = 3072) -> tuple[Result, str]:
-    """Fuzz one target; (figures, libFuzzer's output)."""
+def run_target(target: str, seconds: int, *, timeout: int = 10, rss_mb: int = 3072,
+               seed: int | None = None) -> tuple[Result, str]:
+    """Fuzz one target; (figures, libFuzzer's output). `seed` fixes libFuzzer's mutation sequence (CI: the
+    same inputs on every run of the same machine kind); None lets libFuzzer pick one (exploration)."""
     before = _crash_files(target)
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix=f"veil-fuzz-{target}-") as scratch:
-        proc = subprocess.run(command(target, seconds, Path(scratch), timeout=timeout, rss_mb=rss_mb),
+        proc = subprocess.run(command(target, seconds, Path(scratch), timeout=timeout, rss_mb=rss_mb, seed=seed),
                               cwd=ROOT.parent, capture_output=True, text=True, errors="replace",
                               env={**os.environ, "PYTHONHASHSEED": "0"})
         added = sum(1 for _ in Path(scratch).iterdir())
