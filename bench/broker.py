@@ -7,7 +7,9 @@ database `--db` names, e.g. PostgreSQL), emulated TDX
 anchors and an offline bundle; load comes from `--procs` generator processes, each
 client an aiohttp session on one keep-alive connection (evidence is signed by the emulated vendor per release,
 client side). The floor's requests/s ÷ 3 is the release floor (a release is three
-requests). The last line is JSON.
+requests). Beside the wall-clock figures it reports CPU milliseconds per release of the
+broker (all its processes) and of the load generator: on a small shared machine those
+move much less than releases/s. The last line is JSON.
 """
 
 from __future__ import annotations
@@ -125,7 +127,8 @@ async def _ping(http, url: str, _attester) -> None:
         await resp.read()
 
 
-async def _drive(kind: str, url: str, vendor_dir: str, clients: int, seconds: float) -> list[float]:
+async def _drive(kind: str, url: str, vendor_dir: str, clients: int, seconds: float) -> tuple[list[float], float]:
+    """Latencies of the operations this process completed, and the CPU seconds it spent on them."""
     import aiohttp
 
     from attestation.attesters.emulated import EmulatedAttester
@@ -146,28 +149,50 @@ async def _drive(kind: str, url: str, vendor_dir: str, clients: int, seconds: fl
                 await op(http, url, attester)
                 latencies.append(time.perf_counter() - start)
 
+    cpu = time.process_time()
     await asyncio.gather(*(worker() for _ in range(clients)))
-    return latencies
+    return latencies, time.process_time() - cpu
 
 
-def _proc_main(args) -> list[float]:
+def _proc_main(args) -> tuple[list[float], float]:
     return asyncio.run(_drive(*args))
 
 
-def measure(kind: str, url: str, vendor_dir: str, clients: int, seconds: float, procs: int) -> dict:
+def _cpu_seconds(server) -> float:
+    """User + system CPU of a server process and all its children (uvicorn's workers)."""
+    import psutil
+
+    total = 0.0
+    for proc in (server, *server.children(recursive=True)):
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def measure(kind: str, url: str, vendor_dir: str, clients: int, seconds: float, procs: int, server) -> dict:
+    """Operations/s, latency percentiles, and CPU per operation of the server and of the load generator:
+    wall-clock figures move with whatever else the machine runs, CPU per operation much less."""
     procs = max(1, min(procs, clients))
     shares = [clients // procs + (1 if i < clients % procs else 0) for i in range(procs)]
     with mp.get_context("spawn").Pool(procs) as pool:
+        server_cpu = _cpu_seconds(server)
         start = time.perf_counter()
         results = pool.map(_proc_main, [(kind, url, vendor_dir, n, seconds) for n in shares])
         elapsed = time.perf_counter() - start
-    lat = sorted(x for r in results for x in r)
+        server_cpu = _cpu_seconds(server) - server_cpu
+    lat = sorted(x for r, _ in results for x in r)
     pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else float("nan")  # noqa: E731
+    per_op = lambda cpu: cpu / len(lat) * 1000 if lat else float("nan")  # noqa: E731
     return {"rate": len(lat) / min(elapsed, seconds + 1e-9) if lat else 0.0, "p50_ms": pick(0.50),
-            "p99_ms": pick(0.99), "n": len(lat)}
+            "p99_ms": pick(0.99), "n": len(lat), "server_cpu_ms": per_op(server_cpu),
+            "client_cpu_ms": per_op(sum(cpu for _, cpu in results))}
 
 
 def main() -> None:
+    import psutil
     from rich.console import Console
     from rich.table import Table
 
@@ -185,24 +210,31 @@ def main() -> None:
         broker, url, vendor_dir = start_broker(Path(tmp), args.workers, args.threads, args.db)
         floor, floor_url = start_floor(args.workers)
         try:
-            rows = {c: (measure("release", url, vendor_dir, c, args.seconds, args.procs),
-                        measure("ping", floor_url, vendor_dir, c, args.seconds, args.procs)) for c in levels}
+            server, floor_server = psutil.Process(broker.pid), psutil.Process(floor.pid)
+            rows = {c: (measure("release", url, vendor_dir, c, args.seconds, args.procs, server),
+                        measure("ping", floor_url, vendor_dir, c, args.seconds, args.procs, floor_server))
+                    for c in levels}
         finally:
             for p in (broker, floor):
                 p.terminate()
                 p.wait(10)
     backend = "PostgreSQL" if args.db and args.db.startswith("postgres") else "SQLite"
     table = Table(title=f"Key releases (auth→attest→resource), uvicorn --workers {args.workers}, {backend}, loopback")
-    for col in ("clients", "releases/s", "p50 ms", "p99 ms", "HTTP floor req/s", "floor ÷ 3", "fraction"):
+    for col in ("clients", "releases/s", "p50 ms", "p99 ms", "HTTP floor req/s", "floor ÷ 3", "fraction",
+                "broker CPU ms/release", "load CPU ms/release"):
         table.add_column(col, justify="right")
     for c, (rel, flo) in rows.items():
         table.add_row(str(c), f"{rel['rate']:.0f}", f"{rel['p50_ms']:.1f}", f"{rel['p99_ms']:.1f}",
-                      f"{flo['rate']:.0f}", f"{flo['rate'] / 3:.0f}", f"{rel['rate'] / (flo['rate'] / 3):.2f}")
-    Console().print(table)
+                      f"{flo['rate']:.0f}", f"{flo['rate'] / 3:.0f}", f"{rel['rate'] / (flo['rate'] / 3):.2f}",
+                      f"{rel['server_cpu_ms']:.2f}", f"{rel['client_cpu_ms']:.2f}")
+    Console(width=160).print(table)
     top = max(levels)
     rel, flo = rows[top]
     print(json.dumps({"releases_per_s_64": round(rel["rate"], 1), "p99_ms_64": round(rel["p99_ms"], 1),
-                      "fraction_of_http_floor": round(rel["rate"] / (flo["rate"] / 3), 3)}))
+                      "fraction_of_http_floor": round(rel["rate"] / (flo["rate"] / 3), 3),
+                      "broker_cpu_ms_per_release": round(rel["server_cpu_ms"], 3),
+                      "load_cpu_ms_per_release": round(rel["client_cpu_ms"], 3),
+                      "floor_server_cpu_ms_per_request": round(flo["server_cpu_ms"], 3)}))
 
 
 if __name__ == "__main__":
