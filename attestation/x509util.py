@@ -103,3 +103,17 @@ def load_certificates(blob: bytes) -> list[x509.Certificate]:
         raise ValueError(f"not a certificate: {exc}") from None
     except TypeError as exc:               # e.g. a BIT STRING attribute under another OID than uniqueIdentifier
         raise ValueError(f"malformed certificate name: {exc}") from None
+
+
+def load_crl(blob: bytes) -> x509.CertificateRevocationList:
+    """Load a PEM or DER CRL, its issuer name parsed; ValueError for anything else (cryptography also raises
+    InvalidVersion and, for a malformed name, TypeError)."""
+    try:
+        crl = (x509.load_pem_x509_crl(blob) if blob.lstrip().startswith(b"-----BEGIN")
+               else x509.load_der_x509_crl(blob))
+        crl.issuer  # noqa: B018 - parsed lazily: a malformed one must fail here
+        return crl
+    except x509.InvalidVersion as exc:
+        raise ValueError(f"not a CRL: {exc}") from None
+    except TypeError as exc:
+        raise ValueError(f"malformed CRL issuer name: {exc}") from None

@@ -61,32 +61,43 @@ def _wait(url: str, proc: subprocess.Popen) -> None:
     raise SystemExit(f"{url} never answered")
 
 
-def start_broker(work: Path, workers: int, threads: int = 4, db: str | None = None):
+def prepare(work: Path, db: str | None = None) -> tuple[Path, Path, str]:
+    """An emulated vendor, its exported anchors, an offline TDX bundle (`work/bundle`) and an initialised
+    database with an admin key (`work/admin.key`): (vendor dir, anchors dir, database URL)."""
     from attestation.collateral.bundle import BundleWriter
     from attestation.emulated import EmulatedVendor
-    from keybroker.admin.client import AdminClient
 
     vendor = EmulatedVendor.create(work / "vendor")
     anchors = vendor.export_anchors(work / "anchors")
     with BundleWriter(work / "bundle") as writer:
         writer.add_tdx(vendor.tdx_collateral(at=dt.datetime.now(dt.timezone.utc)))
     db = db or f"sqlite:///{work / 'broker.db'}"
-    env = os.environ | {"PYTHONPATH": str(ROOT)}
-    cli = [sys.executable, "-m", "veil.cli.main", "broker"]
-    subprocess.run([*cli, "init", "--db", db, "--key-out", str(work / "admin.key")], cwd=work, env=env,
-                   check=True, capture_output=True)
-    port = _port()
-    proc = subprocess.Popen([*cli, "serve", "--db", db, "--port", str(port), "--workers", str(workers),
-                             "--threads", str(threads),
-                             "--allow-emulated", "--emulated-anchors", str(anchors), "--collateral",
-                             str(work / "bundle")], cwd=work, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    _wait(url + "/healthz", proc)
-    admin = AdminClient(url, work / "admin.key")
+    subprocess.run([sys.executable, "-m", "veil.cli.main", "broker", "init", "--db", db, "--key-out",
+                    str(work / "admin.key")], cwd=work, env=os.environ | {"PYTHONPATH": str(ROOT)}, check=True,
+                   capture_output=True)
+    return work / "vendor", anchors, db
+
+
+def provision(admin) -> None:
+    """The development policy and the key every release asks for (`dev/bench/dek`)."""
     admin.push_policy("development-emulated", (ROOT / "policies/examples/development-emulated.yaml").read_text())
     admin.create_key("dev/bench/dek", policy="development-emulated")
-    return proc, url, str(work / "vendor")
+
+
+def start_broker(work: Path, workers: int, threads: int = 4, db: str | None = None):
+    from keybroker.admin.client import AdminClient
+
+    vendor_dir, anchors, db = prepare(work, db)
+    port = _port()
+    proc = subprocess.Popen([sys.executable, "-m", "veil.cli.main", "broker", "serve", "--db", db, "--port",
+                             str(port), "--workers", str(workers), "--threads", str(threads),
+                             "--allow-emulated", "--emulated-anchors", str(anchors), "--collateral",
+                             str(work / "bundle")], cwd=work, env=os.environ | {"PYTHONPATH": str(ROOT)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    _wait(url + "/healthz", proc)
+    provision(AdminClient(url, work / "admin.key"))
+    return proc, url, str(vendor_dir)
 
 
 def start_floor(workers: int):

@@ -11,9 +11,7 @@ import argparse
 import cProfile
 import datetime as dt
 import json
-import os
 import pstats
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,30 +22,22 @@ sys.path.insert(0, str(ROOT))
 
 
 def build(work: Path):
-    """A broker state with the development policy and one key, set up through the admin API."""
+    """A broker state (in this process) with the development policy and one key, set up through the admin API
+    as bench/broker.py sets up its broker."""
     from starlette.testclient import TestClient
 
-    from attestation.collateral.bundle import BundleWriter
     from attestation.emulated import EmulatedVendor
+    from broker import prepare, provision
     from keybroker.admin.client import AdminClient
     from keybroker.app import create_app
     from keybroker.settings import BrokerSettings, KekSettings
 
-    vendor = EmulatedVendor.create(work / "vendor")
-    with BundleWriter(work / "bundle") as writer:
-        writer.add_tdx(vendor.tdx_collateral(at=dt.datetime.now(dt.timezone.utc)))
-    db = f"sqlite:///{work / 'broker.db'}"
-    subprocess.run([sys.executable, "-m", "veil.cli.main", "broker", "init", "--db", db, "--key-out",
-                    str(work / "admin.key")], cwd=work, env=os.environ | {"PYTHONPATH": str(ROOT)}, check=True,
-                   capture_output=True)
-    settings = BrokerSettings(db_url=db, allow_emulated=True, emulated_anchors=vendor.export_anchors(work / "anchors"),
-                              collateral=work / "bundle", kek=KekSettings(file=work / "broker-kek.key"))
+    vendor_dir, anchors, db = prepare(work)
+    settings = BrokerSettings(db_url=db, allow_emulated=True, emulated_anchors=anchors, collateral=work / "bundle",
+                              kek=KekSettings(file=work / "broker-kek.key"))
     app = create_app(settings)
-    http = TestClient(app)
-    admin = AdminClient("http://testserver", work / "admin.key", http=http)
-    admin.push_policy("development-emulated", (ROOT / "policies/examples/development-emulated.yaml").read_text())
-    admin.create_key("dev/bench/dek", policy="development-emulated")
-    return app.state.broker, vendor
+    provision(AdminClient("http://testserver", work / "admin.key", http=TestClient(app)))
+    return app.state.broker, EmulatedVendor.load(vendor_dir)
 
 
 def main() -> None:

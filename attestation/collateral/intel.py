@@ -24,6 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ..errors import ParseError
+from ..x509util import load_crl
 from . import PckCa, TdxCollateral
 from .windows import Window, json_window
 
@@ -224,8 +225,8 @@ def crl_der(body: bytes, *, structure: str = "Intel CRL") -> bytes:
     data = body.strip()
     if data.startswith(b"-----BEGIN"):
         try:
-            return x509.load_pem_x509_crl(data).public_bytes(Encoding.DER)
-        except (ValueError, x509.InvalidVersion) as exc:      # InvalidVersion is not a ValueError in cryptography
+            return load_crl(data).public_bytes(Encoding.DER)
+        except ValueError as exc:
             raise ParseError(structure, "CRL", None, f"bad PEM CRL ({exc})") from None
     if data[:1] != b"\x30":
         try:
@@ -276,10 +277,10 @@ def qe_identity_window(c: TdxCollateral) -> Window:
 def pck_crl_ca(der: bytes) -> PckCa:
     """Which PCK CA issued a PCK CRL, from its issuer CN ("Intel SGX PCK Platform CA" / "…Processor CA")."""
     try:
-        crl = x509.load_der_x509_crl(der)
-        cn = " ".join(str(a.value) for a in crl.issuer.get_attributes_for_oid(x509.NameOID.COMMON_NAME))
-    except (ValueError, TypeError, x509.InvalidVersion) as exc:   # the issuer Name is parsed lazily, too
+        crl = load_crl(der)
+    except ValueError as exc:
         raise ParseError("Intel PCK CRL", "CRL", None, f"not a DER CRL ({exc})") from None
+    cn = " ".join(str(a.value) for a in crl.issuer.get_attributes_for_oid(x509.NameOID.COMMON_NAME))
     if "Processor" in cn:
         return "processor"
     if "Platform" in cn:

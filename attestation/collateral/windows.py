@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from cryptography import x509
 
 from ..errors import ParseError
-from ..x509util import load_certificates
+from ..x509util import load_certificates, load_crl
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +63,8 @@ def json_window(signed_json: bytes, *, structure: str = "Intel collateral") -> W
 def crl_window(der: bytes, *, structure: str = "CRL") -> Window:
     """thisUpdate .. nextUpdate of a DER (or PEM) CRL; no nextUpdate means open-ended."""
     try:
-        crl = (x509.load_pem_x509_crl(der) if der.lstrip().startswith(b"-----BEGIN")
-               else x509.load_der_x509_crl(der))
-    except (ValueError, x509.InvalidVersion) as exc:      # InvalidVersion is not a ValueError in cryptography
+        crl = load_crl(der)
+    except ValueError as exc:
         raise ParseError(structure, "CRL", None, f"not a DER or PEM CRL ({exc})") from None
     end = crl.next_update_utc or datetime.max.replace(tzinfo=timezone.utc)
     return Window(crl.last_update_utc, end)

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from ..anchors import Anchor, TrustAnchors
 from ..claims import AnchorRef
 from ..errors import ParseError, VerificationError
+from ..x509util import load_crl as read_crl
 from ..x509util import raw_ecdsa_to_der, verify_issued_by
 from . import der, pck
 
@@ -220,8 +221,8 @@ def cert_chain(pem: bytes, structure: str, anchors: TrustAnchors | None = None) 
 @lru_cache(maxsize=256)
 def load_crl(der: bytes, structure: str) -> x509.CertificateRevocationList:
     try:
-        return x509.load_der_x509_crl(der)
-    except Exception as exc:  # noqa: BLE001 - cryptography raises several types
+        return read_crl(der)
+    except ValueError as exc:
         raise ParseError(structure, "CRL", None, f"not a DER CRL: {exc}") from None
 
 

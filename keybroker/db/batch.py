@@ -29,23 +29,24 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Table, select, update
-from sqlalchemy.engine import Connection, CursorResult
+from sqlalchemy import Engine, Table
+from sqlalchemy.engine import Connection
 
 from ..audit import merkle
 from ..journal import Pending
 from .engine import WriteLock
-from .models import LogHead, LogRecord
+from .logstore import LOCK_HEAD, set_head
+from .models import LogRecord
 
 T = TypeVar("T")
 Job = Callable[["Batch"], T]
 MAX_JOBS = 256
 log = logging.getLogger("veil.broker")
-_HEAD = select(LogHead.size).where(LogHead.id == 1).with_for_update()
 
 
 class Batch:
-    """What a job sees of the shared transaction: statements, log appends, inserts written at the end."""
+    """What a job sees of the shared transaction: its connection (`conn`), log appends, inserts written at
+    the end."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -53,16 +54,13 @@ class Batch:
         self._size = 0
         self._rows: dict[Table, list[dict[str, Any]]] = {}
 
-    def execute(self, statement: Any, params: Any = None) -> CursorResult:
-        return self.conn.execute(statement, params)
-
     def insert(self, table: Table, **row: Any) -> None:
         self._rows.setdefault(table, []).append(row)
 
     def append_log(self, pending: Pending) -> int:
         """Number a prepared log entry (the next seq of this transaction) and queue its row; its seq."""
         if self._head is None:
-            self._head = self._size = int(self.conn.execute(_HEAD).scalar_one())
+            self._head = self._size = int(self.conn.execute(LOCK_HEAD).scalar_one())
         seq = self._size
         data = pending.entry.numbered(seq)
         self.insert(LogRecord.__table__, seq=seq, leaf_hash=merkle.leaf_hash(data), entry=data, tenant=pending.tenant)
@@ -74,7 +72,7 @@ class Batch:
         for table, rows in self._rows.items():
             self.conn.execute(table.insert(), rows)
         if self._head is not None and self._size != self._head:
-            self.conn.execute(update(LogHead).where(LogHead.id == 1).values(size=self._size))
+            self.conn.execute(set_head(self._size))
 
 
 class GroupCommit:

@@ -18,6 +18,15 @@ from .engine import utcnow
 from .models import LogCheckpoint, LogHead, LogRecord
 
 
+# The log head: locked by the first append of a transaction (FOR UPDATE; SQLite's write lock is the database),
+# moved on by each append. Shared with the group-commit writer (db/batch.py).
+LOCK_HEAD = select(LogHead.size).where(LogHead.id == 1).with_for_update()
+
+
+def set_head(size: int):
+    return update(LogHead).where(LogHead.id == 1).values(size=size)
+
+
 class SqlLogStore:
     def __init__(self, session: Session, *, tenant: str | None = None) -> None:
         self.session = session
@@ -26,15 +35,14 @@ class SqlLogStore:
 
     def size(self) -> int:
         """The log size, taking the append lock for the rest of the transaction."""
-        stmt = select(LogHead.size).where(LogHead.id == 1).with_for_update()
-        self._locked_size = int(self.session.execute(stmt).scalar_one())
+        self._locked_size = int(self.session.execute(LOCK_HEAD).scalar_one())
         return self._locked_size
 
     def append(self, entry_bytes: bytes, leaf_hash: bytes) -> int:
         seq = self._locked_size if self._locked_size is not None else self.size()   # the lock is already ours
         self.session.add(LogRecord(seq=seq, leaf_hash=bytes(leaf_hash), entry=bytes(entry_bytes),
                                    tenant=self.tenant))
-        self.session.execute(update(LogHead).where(LogHead.id == 1).values(size=seq + 1))
+        self.session.execute(set_head(seq + 1))
         self.session.flush()
         self._locked_size = seq + 1
         return seq

@@ -49,7 +49,7 @@ def _deny(state: BrokerState, sid: str | None, tee: str | None, raw: bytes, why:
 
     def write(batch: Batch) -> None:
         if sid is not None:
-            consume(batch, sid, now)              # a no-op for an unknown or already consumed session
+            consume(batch.conn, sid, now)         # a no-op for an unknown or already consumed session
         batch.append_log(pending)
 
     state.group.run(write)
@@ -118,7 +118,7 @@ def _record(state: BrokerState, row: Row, msg: KbsAttestation, raw: bytes, claim
                        evidence_digest=hashlib.sha256(raw).hexdigest(), created_at=now, expires_at=now + ttl)
 
     def write(batch: Batch) -> bool:
-        if not consume(batch, row.id, now, attestation_id=att_id):
+        if not consume(batch.conn, row.id, now, attestation_id=att_id):
             return False
         batch.insert(Attestation.__table__, **attestation, log_seq=batch.append_log(pending))
         return True

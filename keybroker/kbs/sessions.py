@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from ..db.batch import Batch
 from ..db.engine import as_utc
 from ..db.models import KbsSession
 from ..errors import BadRequest, Reason
@@ -51,7 +51,7 @@ def new_session(req: KbsRequest, now: datetime, ttl: timedelta) -> tuple[dict[st
     return row, Challenge(nonce=row["nonce"], extra_params=extra)
 
 
-def consume(db: Session | Batch, session_id: str, now: datetime, *, attestation_id: str | None = None) -> bool:
+def consume(db: Session | Connection, session_id: str, now: datetime, *, attestation_id: str | None = None) -> bool:
     """Mark the session's nonce used (recording the attestation it produced, if any); True only for
     the one caller that did so while it was fresh."""
     values: dict[str, Any] = {"consumed": True}

@@ -1,9 +1,9 @@
 """Files out of Debian packages, for tests that need real firmware and kernels.
 
 `package_file` downloads a package with `apt-get download` (the mirror CI uses,
-deb.debian.org), takes one file out of its data archive, and keeps that file in
+deb.debian.org), takes one file out of its data archive (`dpkg-deb`), and keeps that file in
 a cache directory, so later runs read it from disk with no network at all. When
-apt-get is missing or the mirror cannot be reached, the test that asked skips
+apt-get or dpkg-deb is missing or the mirror cannot be reached, the test that asked skips
 and says why.
 
 Cache: $VEIL_TEST_CACHE, else ~/.cache/veil-test-vectors.
@@ -38,8 +38,8 @@ def package_file(package: str, member: str, *, depends: bool = False) -> tuple[b
     note = slot.parent / (slot.name + ".source")
     if slot.is_file() and note.is_file():
         return slot.read_bytes(), note.read_text()
-    if shutil.which("apt-get") is None:
-        pytest.skip(f"{package}: apt-get is not available and {slot} is not cached")
+    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
+        pytest.skip(f"{package}: apt-get or dpkg-deb is not available and {slot} is not cached")
     name = _dependency(package) if depends else package
     with tempfile.TemporaryDirectory() as tmp:
         done = _run(["apt-get", "download", name], cwd=tmp)
@@ -47,7 +47,7 @@ def package_file(package: str, member: str, *, depends: bool = False) -> tuple[b
         if done.returncode != 0 or not debs:
             pytest.skip(f"apt-get download {name} failed (mirror unreachable or apt lists missing: "
                         f"run apt-get update): {done.stderr.strip()[-300:]}")
-        data, path = _data_member(debs[0].read_bytes(), member)
+        data, path = _data_member(debs[0], member)
     source = f"{debs[0].name}:/{path}"
     _store(slot, data)
     _store(note, source.encode("utf-8"))            # written last: its presence means the slot is whole
@@ -78,20 +78,13 @@ def _dependency(package: str) -> str:
     return found.group(1)
 
 
-def _data_member(deb: bytes, member: str) -> tuple[bytes, str]:
-    """The first file matching `member` in the data.tar.* of an ar-format .deb."""
-    if not deb.startswith(b"!<arch>\n"):
-        raise AssertionError("not a Debian package (no ar magic)")
-    at = 8
-    while at + 60 <= len(deb):
-        name = deb[at:at + 16].decode("ascii").strip().rstrip("/")
-        size = int(deb[at + 48:at + 58].decode("ascii").strip())
-        if name.startswith("data.tar"):
-            with tarfile.open(fileobj=io.BytesIO(deb[at + 60:at + 60 + size]), mode="r:*") as tar:
-                for info in tar:
-                    path = info.name.removeprefix("./")
-                    if info.isfile() and fnmatch.fnmatchcase(path, member):
-                        return tar.extractfile(info).read(), path
-            raise AssertionError(f"no file matching {member} in the package")
-        at += 60 + size + (size & 1)
-    raise AssertionError("the package has no data archive")
+def _data_member(deb: Path, member: str) -> tuple[bytes, str]:
+    """The first file matching `member` in a .deb's data archive (read through `dpkg-deb --fsys-tarfile`)."""
+    tar_bytes = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], capture_output=True, check=True,
+                               timeout=APT_TIMEOUT).stdout
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
+        for info in tar:
+            path = info.name.removeprefix("./")
+            if info.isfile() and fnmatch.fnmatchcase(path, member):
+                return tar.extractfile(info).read(), path
+    raise AssertionError(f"no file matching {member} in {deb.name}")
