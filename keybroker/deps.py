@@ -16,11 +16,16 @@ def get_state(request: Request) -> BrokerState:
     return request.app.state.broker
 
 
-def get_caller(request: Request) -> Caller:
+async def _state(request: Request) -> BrokerState:
+    # async: FastAPI runs a plain-def dependency on a pool thread, a hand-off per request for nothing
+    return request.app.state.broker
+
+
+async def get_caller(request: Request) -> Caller:
     auth = request.headers.get("authorization", "")
     bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else None
     return Caller(session_id=request.cookies.get(SESSION_COOKIE), bearer=bearer or None)
 
 
-StateDep = Annotated[BrokerState, Depends(get_state)]
+StateDep = Annotated[BrokerState, Depends(_state)]
 CallerDep = Annotated[Caller, Depends(get_caller)]

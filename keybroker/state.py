@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, TypeVar
+
+import anyio.to_thread
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,6 +30,7 @@ from .resources.kek import FileKek, Kek
 from .settings import BrokerSettings, KekSettings
 from .tokens.keys import SigningKeys
 
+T = TypeVar("T")
 log = logging.getLogger("veil.broker")
 EMULATED_BANNER = ("EMULATED TRUST ANCHORS ARE ENABLED: evidence signed by a locally generated "
                    "'emulated vendor' is accepted. Never run a production broker like this.")
@@ -82,12 +87,27 @@ class BrokerState:
     write_lock: WriteLock = field(init=False)
     group: GroupCommit = field(init=False)
     denials: DenialBudget = field(init=False)
+    inline: bool = field(init=False)
 
     def __post_init__(self) -> None:
+        # The KBS path's blocking work runs on the event loop itself when none of it can wait on the network:
+        # a SQLite file, the file KEK, an offline collateral bundle, an in-memory denial budget. Otherwise it
+        # goes to a pool thread, and writes to the group-commit thread (keybroker/db/batch.py).
+        self.inline = (self.engine.url.get_backend_name() == "sqlite" and isinstance(self.kek, FileKek)
+                       and self.settings.collateral is not None
+                       and self.settings.denial_storage.startswith("memory://"))
         self.reads = read_session_factory(self.engine)
         self.write_lock = WriteLock(self.engine)
-        self.group = GroupCommit(self.engine, self.write_lock, on_commit=self.metrics.group_commit_jobs.observe)
+        self.group = GroupCommit(self.engine, self.write_lock, inline=self.inline,
+                                 on_commit=self.metrics.group_commit_jobs.observe)
         self.denials = DenialBudget(self.settings.denials_per_minute, self.settings.denial_storage)
+
+    async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)`, work that may block (database reads, KEK, collateral, denial budget): on the event loop
+        when `inline`, else on a pool thread."""
+        if self.inline:
+            return fn(*args)
+        return await anyio.to_thread.run_sync(fn, *args)
 
     def writes(self) -> AbstractContextManager[Session]:
         """A write transaction of its own (commit on success), queued with the other writers on SQLite: admin

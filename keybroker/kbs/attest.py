@@ -1,7 +1,8 @@
 """POST /kbs/v0/attest: verify evidence and its binding, consume the nonce, log, issue a token.
 
 Verification runs outside any transaction; the nonce is consumed, the
-attestation stored and the log entry appended in one transaction afterwards.
+attestation stored and the log entry appended in one transaction afterwards
+(a group commit, keybroker/db/batch.py).
 Every outcome, allow or deny, is in the log.
 """
 
@@ -10,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
+from typing import NoReturn
 
 from sqlalchemy import Row, select
 
@@ -35,12 +38,8 @@ from .sessions import consume, unusable
 _SESSION = tuple(KbsSession.__table__.columns)
 
 
-class _Replayed(Exception):
-    pass
-
-
-def _deny(state: BrokerState, sid: str | None, tee: str | None, raw: bytes, why: Reason,
-          claims: Claims | None = None, exc_type: type = AttestationDenied) -> None:
+async def _deny(state: BrokerState, sid: str | None, tee: str | None, raw: bytes, why: Reason,
+                claims: Claims | None = None, exc_type: type = AttestationDenied) -> NoReturn:
     """Burn the nonce (if any), log the denial, raise."""
     now = utcnow()
     pending = journal.prepare(kind="denial", decision="deny", time=now, session_id=sid, tee=tee, evidence=raw,
@@ -52,10 +51,15 @@ def _deny(state: BrokerState, sid: str | None, tee: str | None, raw: bytes, why:
             consume(batch.conn, sid, now)         # a no-op for an unknown or already consumed session
         batch.append_log(pending)
 
-    state.group.run(write)
+    await state.group.write(write)
     state.metrics.attestations.labels("deny").inc()
     state.metrics.denials.labels("attest", why.code).inc()
     raise exc_type(why.code, why.message, (why,))
+
+
+def _session(state: BrokerState, sid: str) -> Row | None:
+    with state.reads() as db:
+        return db.execute(select(*_SESSION).where(KbsSession.id == sid)).first()
 
 
 def _verify(state: BrokerState, row: Row, msg: KbsAttestation) -> Claims:
@@ -83,27 +87,30 @@ def _verify(state: BrokerState, row: Row, msg: KbsAttestation) -> Claims:
     return result.claims
 
 
-def attest(state: BrokerState, sid: str | None, msg: KbsAttestation, raw: bytes) -> str:
+async def attest(state: BrokerState, sid: str | None, msg: KbsAttestation, raw: bytes) -> str:
     if sid is None:
-        _deny(state, None, None, raw, Reason("kbs.no_session", "no kbs-session-id cookie: call /kbs/v0/auth first"),
-              exc_type=Unauthenticated)
-    with state.reads() as db:
-        row = db.execute(select(*_SESSION).where(KbsSession.id == sid)).first()
+        await _deny(state, None, None, raw, Reason("kbs.no_session", "no kbs-session-id cookie: call /kbs/v0/auth "
+                                                   "first"), exc_type=Unauthenticated)
+    row = await state.blocking(_session, state, sid)
     why = unusable(row, msg.runtime_data.nonce, utcnow())
     if why is not None:
-        _deny(state, sid, row.tee if row else None, raw, why)
+        await _deny(state, sid, row.tee if row else None, raw, why)
     try:
-        claims = _verify(state, row, msg)
+        claims = await state.blocking(_verify, state, row, msg)
     except EvidenceRejected as exc:
-        _deny(state, sid, row.tee, raw, exc.reason)
-    try:
-        return _record(state, row, msg, raw, claims)
-    except _Replayed:
-        _deny(state, sid, row.tee, raw, Reason("kbs.nonce_consumed", "this session's nonce was already used "
-                                                "(replay)", expected="unused nonce", actual="consumed"), claims)
+        await _deny(state, sid, row.tee, raw, exc.reason)
+    token, write = _record(state, row, msg, raw, claims)
+    if not await state.group.write(write):
+        await _deny(state, sid, row.tee, raw, Reason("kbs.nonce_consumed", "this session's nonce was already used "
+                                                     "(replay)", expected="unused nonce", actual="consumed"), claims)
+    state.metrics.attestations.labels("allow").inc()
+    return token
 
 
-def _record(state: BrokerState, row: Row, msg: KbsAttestation, raw: bytes, claims: Claims) -> str:
+def _record(state: BrokerState, row: Row, msg: KbsAttestation, raw: bytes,
+            claims: Claims) -> tuple[str, Callable[[Batch], bool]]:
+    """The attestation token, and the write that consumes the nonce and records the attestation (False: the
+    nonce was consumed meanwhile, a replay)."""
     now = utcnow()
     att_id = uuid.uuid4().hex
     runtime = {"nonce": msg.runtime_data.nonce, "tee-pubkey": msg.runtime_data.tee_pubkey}
@@ -123,8 +130,4 @@ def _record(state: BrokerState, row: Row, msg: KbsAttestation, raw: bytes, claim
         batch.insert(Attestation.__table__, **attestation, log_seq=batch.append_log(pending))
         return True
 
-    if not state.group.run(write):
-        raise _Replayed()
-    state.metrics.attestations.labels("allow").inc()
-    return token
-
+    return token, write

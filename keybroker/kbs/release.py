@@ -9,6 +9,7 @@ with its log entry before the response leaves; every denial is logged too.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Row, select
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from attestation.claims import Claims
 
 from .. import journal
+from ..db.batch import Batch
 from ..db.engine import as_utc, utcnow
 from ..db.models import Attestation, KbsSession, PolicyVersion, Release, Resource, ResourceVersion
 from ..errors import BadRequest, BrokerError, NotFound, PolicyDenied, Reason, Unauthenticated
@@ -123,7 +125,7 @@ def decide(state: BrokerState, caller: Caller, path: ResourcePath) -> tuple[Row,
     return att, res, pol, sealed
 
 
-def log_denial(state: BrokerState, path: ResourcePath, d: Denial, action: str = "release") -> None:
+def _denial_write(path: ResourcePath, d: Denial, action: str) -> Callable[[Batch], int]:
     e = d.error
     why = e.reasons or (Reason(e.code, e.message),)
     pending = journal.prepare(tenant=d.tenant, kind="denial", decision="deny", session_id=d.session_id, tee=d.tee,
@@ -131,8 +133,13 @@ def log_denial(state: BrokerState, path: ResourcePath, d: Denial, action: str = 
                               policy_id=d.policy.name if d.policy else None,
                               policy_version=d.policy.version if d.policy else None,
                               policy_digest=d.policy.digest if d.policy else None)
-    state.group.run(lambda batch: batch.append_log(pending))
-    state.metrics.denials.labels(action, e.code).inc()
+    return lambda batch: batch.append_log(pending)
+
+
+def log_denial(state: BrokerState, path: ResourcePath, d: Denial, action: str = "release") -> None:
+    """Log a denial, blocking this thread until it commits."""
+    state.group.run(_denial_write(path, d, action))
+    state.metrics.denials.labels(action, d.error.code).inc()
 
 
 def resource_path(repo: str, type_: str, tag: str) -> ResourcePath:
@@ -142,15 +149,17 @@ def resource_path(repo: str, type_: str, tag: str) -> ResourcePath:
         raise NotFound(exc.code, exc.message) from None      # Trustee: InvalidRequestPath is 404
 
 
-def release(state: BrokerState, caller: Caller, repo: str, type_: str, tag: str) -> dict[str, str]:
+async def release(state: BrokerState, caller: Caller, repo: str, type_: str, tag: str) -> dict[str, str]:
     path = resource_path(repo, type_, tag)
     try:
-        att, res, pol, sealed = decide(state, caller, path)
+        att, res, pol, sealed = await state.blocking(decide, state, caller, path)
     except Denied as exc:
-        log_denial(state, path, exc.denial)
+        await state.group.write(_denial_write(path, exc.denial, "release"))
+        state.metrics.denials.labels("release", exc.denial.error.code).inc()
         raise exc.denial.error from None
     version = sealed.version
-    value = unseal(state.kek, Sealed(sealed.ciphertext, sealed.wrapped_key, sealed.kek_id), record_aad(str(path), version))
+    value = await state.blocking(unseal, state.kek, Sealed(sealed.ciphertext, sealed.wrapped_key, sealed.kek_id),
+                                 record_aad(str(path), version))
     response = jwe.wrap(json.loads(att.tee_pubkey_json), value)
     del value
     now = utcnow()
@@ -160,6 +169,6 @@ def release(state: BrokerState, caller: Caller, repo: str, type_: str, tag: str)
                               policy_version=pol.version, policy_digest=pol.digest)
     row = dict(attestation_id=att.id, tenant=res.tenant, resource=str(path), version=version,
                policy=f"{pol.name}@{pol.version}", policy_digest=pol.digest, created_at=now)
-    state.group.run(lambda batch: batch.insert(Release.__table__, **row, log_seq=batch.append_log(pending)))
+    await state.group.write(lambda batch: batch.insert(Release.__table__, **row, log_seq=batch.append_log(pending)))
     state.metrics.releases.inc()
     return response

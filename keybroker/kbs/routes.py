@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import timedelta
 
@@ -21,10 +20,10 @@ from .messages import CertificateRequest, Challenge, KbsAttestation, KbsRequest,
 from .release import release
 from .sessions import new_session
 
-def within_budget(request: Request, state: StateDep) -> None:
+async def within_budget(request: Request, state: StateDep) -> None:
     """429 before any work for an address that has spent its denial budget (keybroker/denials.py)."""
     if request.client is not None:
-        state.denials.check(request.client.host)
+        await state.blocking(state.denials.check, request.client.host)
 
 
 router = APIRouter(prefix="/kbs/v0", tags=["kbs"], dependencies=[Depends(within_budget)])
@@ -69,7 +68,7 @@ async def auth(request: Request, response: Response, state: StateDep) -> Challen
     ttl = timedelta(seconds=state.settings.session_ttl_s)
 
     row, challenge = new_session(req, utcnow(), ttl)
-    await asyncio.wrap_future(state.group.submit(lambda batch: batch.insert(KbsSession.__table__, **row)))
+    await state.group.write(lambda batch: batch.insert(KbsSession.__table__, **row))
     _set_cookie(response, row["id"], state.settings.session_ttl_s)
     return challenge
 
@@ -78,7 +77,7 @@ async def auth(request: Request, response: Response, state: StateDep) -> Challen
 async def attest_route(request: Request, response: Response, state: StateDep, caller: CallerDep) -> TokenResponse:
     """Submit evidence bound to the session nonce and the TEE key; returns the attestation token."""
     raw, msg = await _body(request, KbsAttestation)
-    token = await run_in_threadpool(attest, state, caller.session_id, msg, raw)
+    token = await attest(state, caller.session_id, msg, raw)
     _set_cookie(response, caller.session_id, state.settings.session_ttl_s)
     return TokenResponse(token=token)
 
@@ -105,9 +104,9 @@ def enclave_ca(state: StateDep) -> str:
 
 
 @router.get("/resource/{repo}/{type_}/{tag}")
-def resource(repo: str, type_: str, tag: str, state: StateDep, caller: CallerDep) -> dict[str, str]:
+async def resource(repo: str, type_: str, tag: str, state: StateDep, caller: CallerDep) -> dict[str, str]:
     """The resource as a JWE wrapped to the attested TEE key, if its policy allows."""
-    return release(state, caller, repo, type_, tag)
+    return await release(state, caller, repo, type_, tag)
 
 
 @router.get("/jwks")

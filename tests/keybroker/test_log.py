@@ -213,6 +213,59 @@ def test_group_commit_skips_a_job_whose_caller_gave_up_and_keeps_serving(db_url)
     engine.dispose()
 
 
+def test_inline_group_commit_commits_a_turn_of_the_loop_together(db_url):
+    """Inline (no writer thread): the jobs awaited in one turn of the event loop commit in one transaction, a
+    failing job fails alone, a job whose awaiting task was cancelled is not run, and each caller learns its
+    own seq."""
+    import asyncio
+
+    from keybroker import journal
+    from keybroker.db.batch import GroupCommit
+    from keybroker.db.engine import WriteLock
+    engine = make_engine(db_url)
+    batches: list[int] = []
+    group = GroupCommit(engine, WriteLock(engine), inline=True, on_commit=batches.append)
+    pending = {name: journal.prepare(kind="admin", actor=name, action="a") for name in ("a", "b", "bad", "c", "gone")}
+
+    def failing(batch):
+        batch.append_log(pending["bad"])
+        raise RuntimeError("the job failed after appending")
+
+    async def main():
+        jobs = [group.write(lambda b, n=n: b.append_log(pending[n])) for n in ("a", "b")]
+        together = await asyncio.gather(*jobs)
+        gone = asyncio.ensure_future(group.write(lambda b: b.append_log(pending["gone"])))
+        await asyncio.sleep(0)                      # the job is queued; its caller gives up before the flush
+        gone.cancel()
+        mixed = await asyncio.gather(group.write(failing), group.write(lambda b: b.append_log(pending["c"])),
+                                     return_exceptions=True)
+        return together, mixed, gone
+
+    together, mixed, gone = asyncio.run(main())
+    assert together == [0, 1] and batches[0] == 2            # one transaction for both
+    assert isinstance(mixed[0], RuntimeError) and mixed[1] == 2 and gone.cancelled()
+    assert [e.actor for e in numbered_without_gaps(session_factory(engine), 3)] == ["a", "b", "c"]
+    with pytest.raises(RuntimeError, match="no writer thread"):
+        group.submit(lambda b: None)
+    assert group.run(lambda b: b.append_log(journal.prepare(kind="admin", actor="d", action="a"))) == 3
+    engine.dispose()
+
+
+def test_broker_runs_inline_only_where_nothing_waits_on_the_network(db_url, trust_dirs, tmp_path):
+    """SQLite + file KEK + offline collateral + in-memory denial budget: the KBS path runs on the event loop;
+    PostgreSQL, online collateral or a shared denial store put its blocking work back on threads."""
+    from keybroker.settings import BrokerSettings, KekSettings
+    from keybroker.state import BrokerState
+    anchors, bundle = trust_dirs
+    base = dict(db_url=db_url, allow_emulated=True, emulated_anchors=anchors, kek=KekSettings(file=tmp_path / "kek"))
+    cases = [(dict(collateral=bundle), db_url.startswith("sqlite")), (dict(collateral=None), False),
+             (dict(collateral=bundle, denial_storage="redis://127.0.0.1:6379"), False)]
+    for extra, inline in cases:
+        state = BrokerState.build(BrokerSettings(**base, **extra))
+        assert (state.inline, state.group.inline) == (inline, inline), extra
+        state.engine.dispose()
+
+
 def test_database_errors_do_not_quote_what_the_statement_carried(db_url):
     """A failed write's exception (which a server log may print) names the statement, not its parameters."""
     from sqlalchemy.exc import IntegrityError
