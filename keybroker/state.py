@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import anyio.to_thread
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from attestation.anchors import TrustAnchors, vendor_anchors
@@ -20,7 +21,7 @@ from attestation.options import VerifyOptions
 
 from .audit.checkpoint import NoteSigner
 from .db.batch import GroupCommit
-from .db.engine import WriteLock, make_engine, read_session_factory, session_factory, write_session
+from .db.engine import READ_ONLY, WriteLock, make_engine, read_session_factory, session_factory, write_session
 from .db.migrate import require_current
 from .denials import DenialBudget
 from .errors import BrokerError
@@ -84,6 +85,7 @@ class BrokerState:
     policies: CompiledCache
     metrics: Metrics
     reads: sessionmaker[Session] = field(init=False)
+    _read_engine: Engine = field(init=False, repr=False)
     write_lock: WriteLock = field(init=False)
     group: GroupCommit = field(init=False)
     denials: DenialBudget = field(init=False)
@@ -97,6 +99,7 @@ class BrokerState:
                        and self.settings.collateral is not None
                        and self.settings.denial_storage.startswith("memory://"))
         self.reads = read_session_factory(self.engine)
+        self._read_engine = self.engine.execution_options(**{READ_ONLY: True})
         self.write_lock = WriteLock(self.engine)
         self.group = GroupCommit(self.engine, self.write_lock, inline=self.inline,
                                  on_commit=self.metrics.group_commit_jobs.observe)
@@ -108,6 +111,11 @@ class BrokerState:
         if self.inline:
             return fn(*args)
         return await anyio.to_thread.run_sync(fn, *args)
+
+    def read(self) -> AbstractContextManager[Connection]:
+        """A read transaction on a Core connection (deferred on SQLite: it takes no write lock), for the KBS
+        path's few prepared selects: no ORM session to set up and tear down per request."""
+        return self._read_engine.begin()
 
     def writes(self) -> AbstractContextManager[Session]:
         """A write transaction of its own (commit on success), queued with the other writers on SQLite: admin

@@ -32,6 +32,7 @@ KBS jobs does: a session's nonce reaches its client only after the commit).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import queue
 import threading
@@ -39,19 +40,24 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Table
+from sqlalchemy import Engine, Insert, Table
 from sqlalchemy.engine import Connection
 
 from ..audit import merkle
 from ..journal import Pending
 from .engine import WriteLock
-from .logstore import LOCK_HEAD, set_head
+from .logstore import LOCK_HEAD, SET_HEAD
 from .models import LogRecord
 
 T = TypeVar("T")
 Job = Callable[["Batch"], T]
 MAX_JOBS = 256
 log = logging.getLogger("veil.broker")
+
+
+@functools.cache
+def _insert(table: Table) -> Insert:
+    return table.insert()         # one statement object per table: its cache key is computed once
 
 
 class Batch:
@@ -80,9 +86,9 @@ class Batch:
     def finish(self) -> None:
         """Write the queued rows (one executemany per table) and the new log size."""
         for table, rows in self._rows.items():
-            self.conn.execute(table.insert(), rows)
+            self.conn.execute(_insert(table), rows)
         if self._head is not None and self._size != self._head:
-            self.conn.execute(set_head(self._size))
+            self.conn.execute(SET_HEAD, {"size": self._size})
 
 
 class GroupCommit:

@@ -11,7 +11,7 @@ and a rollback undoes the increment, so seqs never collide or skip.
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from .engine import utcnow
@@ -23,8 +23,7 @@ from .models import LogCheckpoint, LogHead, LogRecord
 LOCK_HEAD = select(LogHead.size).where(LogHead.id == 1).with_for_update()
 
 
-def set_head(size: int):
-    return update(LogHead).where(LogHead.id == 1).values(size=size)
+SET_HEAD = update(LogHead).where(LogHead.id == 1).values(size=bindparam("size"))
 
 
 class SqlLogStore:
@@ -42,7 +41,7 @@ class SqlLogStore:
         seq = self._locked_size if self._locked_size is not None else self.size()   # the lock is already ours
         self.session.add(LogRecord(seq=seq, leaf_hash=bytes(leaf_hash), entry=bytes(entry_bytes),
                                    tenant=self.tenant))
-        self.session.execute(set_head(seq + 1))
+        self.session.execute(SET_HEAD, {"size": seq + 1})
         self.session.flush()
         self._locked_size = seq + 1
         return seq

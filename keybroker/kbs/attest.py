@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import NoReturn
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, bindparam, select
 
 from attestation.binding import check_report_data
 from attestation.claims import Claims
@@ -35,7 +35,7 @@ from .messages import KbsAttestation
 from .sessions import consume, unusable
 
 
-_SESSION = tuple(KbsSession.__table__.columns)
+_SESSION = select(*KbsSession.__table__.columns).where(KbsSession.id == bindparam("sid"))
 
 
 async def _deny(state: BrokerState, sid: str | None, tee: str | None, raw: bytes, why: Reason,
@@ -58,8 +58,8 @@ async def _deny(state: BrokerState, sid: str | None, tee: str | None, raw: bytes
 
 
 def _session(state: BrokerState, sid: str) -> Row | None:
-    with state.reads() as db:
-        return db.execute(select(*_SESSION).where(KbsSession.id == sid)).first()
+    with state.read() as db:
+        return db.execute(_SESSION, {"sid": sid}).first()
 
 
 def _verify(state: BrokerState, row: Row, msg: KbsAttestation) -> Claims:

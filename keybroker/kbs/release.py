@@ -12,7 +12,8 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, bindparam, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from attestation.claims import Claims
@@ -52,22 +53,29 @@ class Denied(Exception):
 
 
 _ATTESTATION = tuple(Attestation.__table__.columns)
-_RESOURCE = tuple(Resource.__table__.columns)
-_POLICY = tuple(PolicyVersion.__table__.columns)
 _VERSION = (ResourceVersion.version, ResourceVersion.ciphertext, ResourceVersion.wrapped_key, ResourceVersion.kek_id)
+# Built once: a statement object keeps its cache key, so each request only binds its parameters.
+_BY_TOKEN = select(*_ATTESTATION).where(Attestation.id == bindparam("jti"))
+_BY_SESSION = (select(*_ATTESTATION).join(KbsSession, KbsSession.attestation_id == Attestation.id)
+               .where(KbsSession.id == bindparam("sid")))
+_RESOURCE = select(*Resource.__table__.columns).where(Resource.repo == bindparam("repo"),
+                                                      Resource.type == bindparam("type"), Resource.tag == bindparam("tag"))
+_NEWEST_POLICY = (select(*PolicyVersion.__table__.columns)
+                  .where(PolicyVersion.tenant == bindparam("tenant"), PolicyVersion.name == bindparam("name"))
+                  .order_by(PolicyVersion.version.desc()).limit(1))
+_NEWEST_VERSION = (select(*_VERSION).where(ResourceVersion.resource_id == bindparam("resource_id"))
+                   .order_by(ResourceVersion.version.desc()).limit(1))
 
 
-def attested(db: Session, state: BrokerState, caller: Caller) -> Row:
+def attested(db: Connection | Session, state: BrokerState, caller: Caller) -> Row:
     """The caller's unexpired attestation (session cookie or Bearer token); Unauthenticated otherwise."""
     if caller.bearer is not None:
         payload = ear.verify(state.keys, caller.bearer, issuer=state.settings.issuer)
-        stmt = select(*_ATTESTATION).where(Attestation.id == payload["jti"])
+        row = db.execute(_BY_TOKEN, {"jti": payload["jti"]}).first()
     elif caller.session_id is not None:
-        stmt = (select(*_ATTESTATION).join(KbsSession, KbsSession.attestation_id == Attestation.id)
-                .where(KbsSession.id == caller.session_id))
+        row = db.execute(_BY_SESSION, {"sid": caller.session_id}).first()
     else:
         raise Unauthenticated("kbs.no_session", "no kbs-session-id cookie or Bearer token: attest first")
-    row = db.execute(stmt).first()
     if row is None:
         raise Unauthenticated("kbs.not_attested", "this session or token has no successful attestation")
     if as_utc(row.expires_at) <= utcnow():
@@ -75,27 +83,24 @@ def attested(db: Session, state: BrokerState, caller: Caller) -> Row:
     return row
 
 
-def _resource(db: Session, path: ResourcePath) -> Row:
-    row = db.execute(select(*_RESOURCE).where(Resource.repo == path.repo, Resource.type == path.type,
-                                              Resource.tag == path.tag)).first()
+def _resource(db: Connection, path: ResourcePath) -> Row:
+    row = db.execute(_RESOURCE, {"repo": path.repo, "type": path.type, "tag": path.tag}).first()
     if row is None:
         raise NotFound("resource.unknown", f"no resource {path}")
     return row
 
 
-def _policy(db: Session, res: Row) -> Row:
+def _policy(db: Connection, res: Row) -> Row:
     if res.policy_name is None:
         raise PolicyDenied("policy.unbound", "no release policy is bound to this resource (default deny)")
-    row = db.execute(select(*_POLICY).where(PolicyVersion.tenant == res.tenant, PolicyVersion.name == res.policy_name)
-                     .order_by(PolicyVersion.version.desc()).limit(1)).first()
+    row = db.execute(_NEWEST_POLICY, {"tenant": res.tenant, "name": res.policy_name}).first()
     if row is None:
         raise PolicyDenied("policy.missing", f"the bound policy {res.policy_name!r} has no version (default deny)")
     return row
 
 
-def _newest_version(db: Session, res: Row) -> Row:
-    row = db.execute(select(*_VERSION).where(ResourceVersion.resource_id == res.id)
-                     .order_by(ResourceVersion.version.desc()).limit(1)).first()
+def _newest_version(db: Connection, res: Row) -> Row:
+    row = db.execute(_NEWEST_VERSION, {"resource_id": res.id}).first()
     if row is None:
         raise NotFound("resource.no_version", f"resource {res.repo}/{res.type}/{res.tag} has no version")
     return row
@@ -106,7 +111,7 @@ def decide(state: BrokerState, caller: Caller, path: ResourcePath) -> tuple[Row,
     One read transaction: what the policy is evaluated over and what is released are one snapshot."""
     ctx: dict = {}
     try:
-        with state.reads() as db:
+        with state.read() as db:
             att = attested(db, state, caller)
             ctx.update(session_id=att.session_id, tee=att.tee, claims=json.loads(att.claims_json))
             res = _resource(db, path)

@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -51,16 +51,17 @@ def new_session(req: KbsRequest, now: datetime, ttl: timedelta) -> tuple[dict[st
     return row, Challenge(nonce=row["nonce"], extra_params=extra)
 
 
+_FRESH = (KbsSession.id == bindparam("sid"), KbsSession.consumed.is_(False), KbsSession.expires_at > bindparam("now"))
+_CONSUME = update(KbsSession).where(*_FRESH).values(consumed=True).execution_options(synchronize_session=False)
+_CONSUME_FOR = _CONSUME.values(attestation_id=bindparam("attestation_id"))
+
+
 def consume(db: Session | Connection, session_id: str, now: datetime, *, attestation_id: str | None = None) -> bool:
     """Mark the session's nonce used (recording the attestation it produced, if any); True only for
     the one caller that did so while it was fresh."""
-    values: dict[str, Any] = {"consumed": True}
-    if attestation_id is not None:
-        values["attestation_id"] = attestation_id
-    stmt = (update(KbsSession)
-            .where(KbsSession.id == session_id, KbsSession.consumed.is_(False), KbsSession.expires_at > now)
-            .values(**values).execution_options(synchronize_session=False))
-    return db.execute(stmt).rowcount == 1
+    if attestation_id is None:
+        return db.execute(_CONSUME, {"sid": session_id, "now": now}).rowcount == 1
+    return db.execute(_CONSUME_FOR, {"sid": session_id, "now": now, "attestation_id": attestation_id}).rowcount == 1
 
 
 def unusable(row: Any, nonce: str, now: datetime) -> Reason | None:
