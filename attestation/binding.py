@@ -23,6 +23,7 @@ from typing import Any, Mapping
 import rfc8785
 
 from .errors import VerificationError
+from .jcs import canonical_json
 
 HASHES = {"sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512}
 REPORT_DATA_SIZE = 64
@@ -35,7 +36,7 @@ def _digest(obj: Mapping[str, Any], hash_alg: str) -> bytes:
     except KeyError:
         raise ValueError(f"unsupported binding hash {hash_alg!r}; expected one of {sorted(HASHES)}") from None
     try:
-        return hasher(rfc8785.dumps(dict(obj))).digest()
+        return hasher(canonical_json(dict(obj))).digest()
     except rfc8785.CanonicalizationError as exc:   # NaN, ±Infinity, |int| > 2^53, a lone surrogate
         raise VerificationError("binding.canonical_json",
                                 f"the runtime data has no RFC 8785 canonical form ({exc})") from None

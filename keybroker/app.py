@@ -61,15 +61,34 @@ class _Timing:
             self.state_getter().metrics.latency.labels(label).observe(time.perf_counter() - start)
 
 
+class _DenialGate:
+    """Pure ASGI middleware: a KBS request from an address that has spent its denial budget gets 429 with
+    Retry-After before routing, so before any work; nothing is logged (keybroker/denials.py)."""
+
+    def __init__(self, app, state_getter) -> None:
+        self.app = app
+        self.state_getter = state_getter
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(KBS_PREFIX) and scope.get("client"):
+            state = self.state_getter()
+            try:
+                await state.blocking(state.denials.check, scope["client"][0])
+            except TooManyDenials as exc:
+                state.metrics.rate_limited.inc()
+                status, body = problem(exc)
+                log.info("request refused", extra={"code": exc.code, "status": status})
+                refusal = JSONResponse(body, status_code=status, headers={"Retry-After": str(exc.retry_after)})
+                return await refusal(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
 def _handlers(app: FastAPI, settings: BrokerSettings) -> None:
     @app.exception_handler(BrokerError)
     async def broker_error(request: Request, exc: BrokerError) -> JSONResponse:
         status = settings.policy_deny_status if isinstance(exc, PolicyDenied) else None
         status, body = problem(exc, status)
         log.info("request refused", extra={"code": exc.code, "status": status})
-        if isinstance(exc, TooManyDenials):
-            request.app.state.broker.metrics.rate_limited.inc()
-            return JSONResponse(body, status_code=status, headers={"Retry-After": str(exc.retry_after)})
         _spend_denial(request, status)
         return JSONResponse(body, status_code=status)
 
@@ -110,6 +129,7 @@ def create_app(settings: BrokerSettings, state: BrokerState | None = None) -> Fa
     app.include_router(kbs_router, responses=_documented(400, 401, 403, 404, 429, 503))
     app.include_router(ops_router, responses=_documented(503))
     app.include_router(admin_router, responses=_documented(400, 401, 403, 404, 409, 422, 503))
+    app.add_middleware(_DenialGate, state_getter=lambda: broker)
     app.add_middleware(_Timing, state_getter=lambda: broker)
     return app
 

@@ -21,11 +21,15 @@ async def _state(request: Request) -> BrokerState:
     return request.app.state.broker
 
 
-async def get_caller(request: Request) -> Caller:
+def caller_of(request: Request) -> Caller:
     auth = request.headers.get("authorization", "")
     bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else None
     return Caller(session_id=request.cookies.get(SESSION_COOKIE), bearer=bearer or None)
 
 
+async def _caller(request: Request) -> Caller:
+    return caller_of(request)
+
+
 StateDep = Annotated[BrokerState, Depends(_state)]
-CallerDep = Annotated[Caller, Depends(get_caller)]
+CallerDep = Annotated[Caller, Depends(_caller)]

@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Mapping
 
-import rfc8785
+from attestation.jcs import canonical_json
 
 from .cel import CelProgram, compile_condition
 from .schema import ReleasePolicy
@@ -33,7 +33,7 @@ def canonical(document: ReleasePolicy, references: Mapping[str, ReferenceSet]) -
     """RFC 8785 JSON of the policy and of every reference set it uses (sorted by name)."""
     body = {"policy": document.model_dump(mode="json", by_alias=True),
             "references": {name: references[name].model_dump(mode="json") for name in sorted(references)}}
-    return rfc8785.dumps(body)
+    return canonical_json(body)
 
 
 def compile_policy(document: ReleasePolicy, references: Mapping[str, ReferenceSet], *,

@@ -23,11 +23,12 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from attestation.jcs import canonical_json
 
 GENESIS = bytes(32)
 SIGNING_CONTEXT = b"veil-callaudit-v1\0"
@@ -58,7 +59,7 @@ class CallRecord(BaseModel):
         return value.astimezone(dt.timezone.utc)
 
     def canonical_bytes(self) -> bytes:
-        return rfc8785.dumps(self.model_dump(mode="json"))
+        return canonical_json(self.model_dump(mode="json"))
 
 
 class ChainEntry(BaseModel):
@@ -128,7 +129,7 @@ def verify_chain(entries: Sequence[ChainEntry | dict[str, Any]], public_key: ec.
 
 def export_jsonl(entries: Iterable[ChainEntry]) -> str:
     """One JCS-encoded entry per line."""
-    return "".join(rfc8785.dumps(e.document()).decode() + "\n" for e in entries)
+    return "".join(canonical_json(e.document()).decode() + "\n" for e in entries)
 
 
 def parse_jsonl(text: str) -> list[dict[str, Any]]:
@@ -184,7 +185,7 @@ def jwk_thumbprint(jwk: dict[str, Any]) -> str:
     members = {k: jwk.get(k) for k in ("crv", "kty", "x", "y")}
     if not all(isinstance(v, str) for v in members.values()) or members["kty"] != "EC":
         raise BatchRejected("tee_pubkey_jwk must be an EC public key JWK (kty, crv, x, y)")
-    return hashlib.sha256(rfc8785.dumps(members)).hexdigest()
+    return hashlib.sha256(canonical_json(members)).hexdigest()
 
 
 def public_key_of(jwk: dict[str, Any]) -> ec.EllipticCurvePublicKey:

@@ -7,6 +7,8 @@ from typing import Any
 import rfc8785
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from attestation.jcs import canonical_json
+
 PROTOCOL_VERSIONS = ("0.4.0", "0.1.1", "0.1.0")   # 0.4.0 is Trustee's; older clients send 0.1.x
 SUPPORTED_TEES = ("tdx", "snp")
 
@@ -36,7 +38,7 @@ class RuntimeData(_Msg):
         """Both are hashed as RFC 8785 JSON (the binding); NaN, ±Infinity, integers beyond ±2^53 and lone
         surrogates have no canonical form, and would otherwise fail only after the evidence verified."""
         try:
-            rfc8785.dumps(value)
+            canonical_json(value)
         except rfc8785.CanonicalizationError as exc:
             raise ValueError(f"has no RFC 8785 canonical form ({exc})") from None
         return value

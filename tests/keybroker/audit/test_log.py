@@ -57,7 +57,7 @@ _any_json = st.recursive(
 @given(value=_any_json)
 def test_canonical_json_is_rfc8785(value):
     """The fast path (orjson) gives RFC 8785's bytes or defers to it; errors are rfc8785's own."""
-    from keybroker.audit.entry import canonical_json
+    from attestation.jcs import canonical_json
     try:
         expected = rfc8785.dumps(value)
     except rfc8785.CanonicalizationError:
@@ -69,7 +69,7 @@ def test_canonical_json_is_rfc8785(value):
 
 @pytest.mark.parametrize("value", ["\ud800", {"k": ["a\udfff"]}, {"\ud83d": 1}, 2**53, [1.5e300]])
 def test_canonical_json_edge_cases_match_rfc8785(value):
-    from keybroker.audit.entry import canonical_json
+    from attestation.jcs import canonical_json
     try:
         expected = rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, UnicodeError) as exc:     # rfc8785's own refusal, whichever it is
