@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from attestation.jcs import canonical_json
 
@@ -36,6 +36,9 @@ def sha256_hex(data: bytes) -> str:
 def claims_digest(claims: Mapping[str, Any]) -> str:
     """SHA-256 (hex) of the JCS form of a claims object (e.g. `Claims.model_dump(mode="json")`)."""
     return sha256_hex(canonical_json(dict(claims)))
+
+
+_DIGESTS_JUST_COMPUTED = {"digests": "computed"}     # validation context of LogEntry.record (identity-checked)
 
 
 class Reason(BaseModel):
@@ -85,7 +88,7 @@ class LogEntry(BaseModel):
         return value.astimezone(timezone.utc)
 
     @model_validator(mode="after")
-    def _consistent(self) -> LogEntry:
+    def _consistent(self, info: ValidationInfo) -> LogEntry:
         if self.kind == "release" and self.decision != "allow":
             raise ValueError("a release entry has decision 'allow'")
         if self.kind == "denial" and self.decision != "deny":
@@ -94,6 +97,8 @@ class LogEntry(BaseModel):
             raise ValueError("an admin entry names its actor and action")
         if (self.kind == "calls") != (self.calls is not None):
             raise ValueError("a calls entry, and only a calls entry, carries a call-audit batch")
+        if info.context is _DIGESTS_JUST_COMPUTED:        # record(): they were derived from these very fields
+            return self
         if self.evidence_b64 is not None:
             if self.evidence_digest != sha256_hex(self.evidence()):
                 raise ValueError("evidence_digest is not the SHA-256 of the evidence")
@@ -109,7 +114,7 @@ class LogEntry(BaseModel):
             fields.update(evidence_b64=base64.b64encode(evidence).decode(), evidence_digest=sha256_hex(evidence))
         if claims is not None:
             fields.update(claims=dict(claims), claims_digest=claims_digest(claims))
-        return cls(**fields)
+        return cls.model_validate(fields, context=_DIGESTS_JUST_COMPUTED)
 
     def evidence(self) -> bytes:
         """The raw evidence bytes (empty when none was stored)."""

@@ -9,12 +9,12 @@ Every outcome, allow or deny, is in the log.
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import NoReturn
 
+import orjson
 from sqlalchemy import Row, bindparam, select
 
 from attestation.binding import check_report_data
@@ -120,8 +120,8 @@ def _record(state: BrokerState, row: Row, msg: KbsAttestation, raw: bytes,
     claims_doc = claims.model_dump(mode="json")
     pending = journal.prepare(kind="attestation", decision="allow", time=now, session_id=row.id, tee=row.tee,
                               evidence=raw, claims=claims_doc, action="attest", verification_time=claims.verified_at)
-    attestation = dict(id=att_id, session_id=row.id, tee=row.tee, claims_json=json.dumps(claims_doc),
-                       tee_pubkey_json=json.dumps(msg.runtime_data.tee_pubkey),
+    attestation = dict(id=att_id, session_id=row.id, tee=row.tee, claims_json=orjson.dumps(claims_doc).decode(),
+                       tee_pubkey_json=orjson.dumps(msg.runtime_data.tee_pubkey).decode(),
                        evidence_digest=hashlib.sha256(raw).hexdigest(), created_at=now, expires_at=now + ttl)
 
     def write(batch: Batch) -> bool:

@@ -8,10 +8,10 @@ with its log entry before the response leaves; every denial is logged too.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import orjson
 from sqlalchemy import Row, bindparam, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -113,7 +113,7 @@ def decide(state: BrokerState, caller: Caller, path: ResourcePath) -> tuple[Row,
     try:
         with state.read() as db:
             att = attested(db, state, caller)
-            ctx.update(session_id=att.session_id, tee=att.tee, claims=json.loads(att.claims_json))
+            ctx.update(session_id=att.session_id, tee=att.tee, claims=orjson.loads(att.claims_json))
             res = _resource(db, path)
             ctx["tenant"] = res.tenant
             pol = _policy(db, res)
@@ -165,11 +165,11 @@ async def release(state: BrokerState, caller: Caller, repo: str, type_: str, tag
     version = sealed.version
     value = await state.blocking(unseal, state.kek, Sealed(sealed.ciphertext, sealed.wrapped_key, sealed.kek_id),
                                  record_aad(str(path), version))
-    response = jwe.wrap(json.loads(att.tee_pubkey_json), value)
+    response = jwe.wrap(orjson.loads(att.tee_pubkey_json), value)
     del value
     now = utcnow()
     pending = journal.prepare(tenant=res.tenant, kind="release", decision="allow", time=now,
-                              session_id=att.session_id, tee=att.tee, claims=json.loads(att.claims_json),
+                              session_id=att.session_id, tee=att.tee, claims=orjson.loads(att.claims_json),
                               resource=str(path), action="release", policy_id=pol.name,
                               policy_version=pol.version, policy_digest=pol.digest)
     row = dict(attestation_id=att.id, tenant=res.tenant, resource=str(path), version=version,
