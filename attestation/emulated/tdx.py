@@ -128,8 +128,23 @@ def qe_certification_data(att_public: bytes, cpusvn: bytes, pck_key: ec.Elliptic
             + struct.pack("<HI", CERT_DATA_PCK_CHAIN, len(pck_chain_pem)) + pck_chain_pem)
 
 
-def build_quote(body: TdBody, *, version: int, body_type: int | None, cpusvn: bytes,
-                pck_key: ec.EllipticCurvePrivateKey, pck_chain_pem: bytes) -> bytes:
+@dataclass(frozen=True, slots=True)
+class QuotingKey:
+    """The emulated quoting enclave's attestation key and its certification data (the QE report binding it,
+    signed by the PCK key, and the PCK chain): made once per platform, as a real QE keeps its key."""
+
+    key: ec.EllipticCurvePrivateKey
+    public: bytes
+    cert_data: bytes
+
+
+def quoting_key(cpusvn: bytes, pck_key: ec.EllipticCurvePrivateKey, pck_chain_pem: bytes) -> QuotingKey:
+    key = new_ec_key()
+    public = raw_public_key(key)
+    return QuotingKey(key, public, qe_certification_data(public, cpusvn, pck_key, pck_chain_pem))
+
+
+def build_quote(body: TdBody, *, version: int, body_type: int | None, qe: QuotingKey) -> bytes:
     """Assemble and sign a quote. v4 carries a type-2 body; v5 a type-2 or type-3 body."""
     if version == 4:
         if body_type not in (None, 2):
@@ -142,9 +157,6 @@ def build_quote(body: TdBody, *, version: int, body_type: int | None, cpusvn: by
         signed = header(5) + struct.pack("<HI", body_type, BODY_SIZES[body_type]) + body.pack(body_type)
     else:
         raise ValueError("quote version must be 4 or 5")
-    att_key = new_ec_key()
-    att_public = raw_public_key(att_key)
-    cert_data = qe_certification_data(att_public, cpusvn, pck_key, pck_chain_pem)
-    signature_data = (raw_signature(att_key, signed) + att_public
-                      + struct.pack("<HI", CERT_DATA_QE_REPORT, len(cert_data)) + cert_data)
+    signature_data = (raw_signature(qe.key, signed) + qe.public
+                      + struct.pack("<HI", CERT_DATA_QE_REPORT, len(qe.cert_data)) + qe.cert_data)
     return signed + struct.pack("<I", len(signature_data)) + signature_data

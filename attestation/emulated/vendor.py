@@ -32,7 +32,7 @@ from ..collateral import SnpTcbParts, TdxCollateral
 from ..evidence import Evidence
 from . import hierarchy, pki, snp, store
 from .pck import TdxPlatform, pck_certificate
-from .tdx import TdBody, build_quote
+from .tdx import QuotingKey, TdBody, build_quote, quoting_key
 from .tdx_collateral import HALF_WINDOW, tdx_collateral
 
 MARKER = "vendor.json"
@@ -48,6 +48,7 @@ class EmulatedVendor:
         self._intel = intel
         self._amd: dict[str, hierarchy.AmdKeys] = {}
         self._pck: dict[TdxPlatform, tuple[ec.EllipticCurvePrivateKey, x509.Certificate]] = {}
+        self._qe: dict[TdxPlatform, QuotingKey] = {}         # one attestation key per platform, as a real QE
         self._endorsements: dict[tuple, bytes] = {}
 
     def __repr__(self) -> str:
@@ -150,13 +151,15 @@ class EmulatedVendor:
                   fmspc: str | None = None, platform: TdxPlatform | None = None,
                   **body: Any) -> bytes:
         """A signed DCAP quote. `body` takes TdBody's fields (mrtd, rtmr0..3, td_attributes, …)."""
-        platform = platform or self.platform(fmspc)
-        pck_key, pck_cert = self._pck_for(platform)
-        chain = b"".join(c.public_bytes(Encoding.PEM)
-                         for c in (pck_cert, self._intel.pck_ca, self._intel.root))
-        return build_quote(TdBody(report_data=report_data, **body), version=version,
-                           body_type=body_type, cpusvn=platform.cpusvn, pck_key=pck_key,
-                           pck_chain_pem=chain)
+        return build_quote(TdBody(report_data=report_data, **body), version=version, body_type=body_type,
+                           qe=self._quoting_key(platform or self.platform(fmspc)))
+
+    def _quoting_key(self, platform: TdxPlatform) -> QuotingKey:
+        if platform not in self._qe:
+            pck_key, pck_cert = self._pck_for(platform)
+            chain = b"".join(c.public_bytes(Encoding.PEM) for c in (pck_cert, self._intel.pck_ca, self._intel.root))
+            self._qe[platform] = quoting_key(platform.cpusvn, pck_key, chain)
+        return self._qe[platform]
 
     def tdx_collateral(self, fmspc: str | None = None, *, at: dt.datetime) -> TdxCollateral:
         """Collateral under which a default emulated quote is UpToDate at `at` (± 15 days)."""

@@ -21,7 +21,7 @@ import pytest
 from attestation.attesters.emulated import EmulatedAttester, EmulatedGpuAttester
 from attestation.binding import report_data
 from attestation.composite import cpu_report_data, gpu_nonce
-from attestation.emulated.tdx import SEPT_VE_DISABLE, TdBody, build_quote
+from attestation.emulated.tdx import SEPT_VE_DISABLE, TdBody, build_quote, quoting_key
 from attestation.evidence import Evidence
 from keybroker.admin.client import AdminClient
 from keybroker.admin.keys import generate
@@ -226,7 +226,7 @@ def test_attack_swapped_intermediate(setup, vendor, tmp_path):
     chain = b"".join(c.public_bytes(Encoding.PEM) for c in (pck_cert, impostor._intel.pck_ca, vendor._intel.root))
     s = Session(setup)
     quote = build_quote(TdBody(report_data=s.report_data()), version=4, body_type=None,
-                        cpusvn=vendor.default_platform.cpusvn, pck_key=pck_key, pck_chain_pem=chain)
+                        qe=quoting_key(vendor.default_platform.cpusvn, pck_key, chain))
     entry = expect_denied(setup, lambda: s.attest(Evidence("tdx", quote)), 401, "tdx.pck_chain")
     assert "PCK Platform CA" in entry["reasons"][0]["message"]
 

@@ -67,6 +67,15 @@ def test_canonical_json_is_rfc8785(value):
     assert canonical_json(value) == expected
 
 
+@settings(max_examples=2000, deadline=None)
+@given(value=st.floats(allow_nan=False, allow_infinity=False) | st.floats(min_value=1e-4, max_value=1e16)
+       | st.floats(min_value=-1e16, max_value=-1e-4) | st.sampled_from([1e-4, 1e16, 0.1, 1 / 3, 123.456, 2.0**52 + 0.5]))
+def test_canonical_json_floats_are_rfc8785(value):
+    """Floats: the fast path's plain-notation range and the ECMAScript notation outside it, both as RFC 8785."""
+    from attestation.jcs import canonical_json
+    assert canonical_json({"latency_ms": value, "n": [value]}) == rfc8785.dumps({"latency_ms": value, "n": [value]})
+
+
 @pytest.mark.parametrize("value", ["\ud800", {"k": ["a\udfff"]}, {"\ud83d": 1}, 2**53, [1.5e300]])
 def test_canonical_json_edge_cases_match_rfc8785(value):
     from attestation.jcs import canonical_json
