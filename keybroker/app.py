@@ -73,7 +73,7 @@ class _DenialGate:
         if scope["type"] == "http" and scope["path"].startswith(KBS_PREFIX) and scope.get("client"):
             state = self.state_getter()
             try:
-                await state.blocking(state.denials.check, scope["client"][0])
+                await state.blocking(state.denials.check, scope["client"][0], local=state.local.denials)
             except TooManyDenials as exc:
                 state.metrics.rate_limited.inc()
                 status, body = problem(exc)

@@ -72,6 +72,19 @@ def build_collateral(settings: BrokerSettings) -> CollateralSource:
     return OnlineCollateral(IntelPcs(cache=cache), AmdKds(cache=cache))
 
 
+@dataclass(frozen=True, slots=True)
+class Local:
+    """Which of the KBS path's blocking work cannot wait on the network, and so runs on the event loop itself
+    (keybroker/db/batch.py says why that is cheaper): database reads and writes on SQLite, KEK unwrapping with
+    the file KEK, collateral from an offline bundle, an in-memory denial budget. The rest (PostgreSQL, Vault,
+    Intel PCS / AMD KDS, Redis) goes to a small thread pool, and PostgreSQL writes to the group-commit thread."""
+
+    db: bool
+    kek: bool
+    collateral: bool
+    denials: bool
+
+
 @dataclass
 class BrokerState:
     settings: BrokerSettings
@@ -89,26 +102,23 @@ class BrokerState:
     write_lock: WriteLock = field(init=False)
     group: GroupCommit = field(init=False)
     denials: DenialBudget = field(init=False)
-    inline: bool = field(init=False)
+    local: Local = field(init=False)
 
     def __post_init__(self) -> None:
-        # The KBS path's blocking work runs on the event loop itself when none of it can wait on the network:
-        # a SQLite file, the file KEK, an offline collateral bundle, an in-memory denial budget. Otherwise it
-        # goes to a pool thread, and writes to the group-commit thread (keybroker/db/batch.py).
-        self.inline = (self.engine.url.get_backend_name() == "sqlite" and isinstance(self.kek, FileKek)
-                       and self.settings.collateral is not None
-                       and self.settings.denial_storage.startswith("memory://"))
+        self.local = Local(db=self.engine.url.get_backend_name() == "sqlite", kek=isinstance(self.kek, FileKek),
+                           collateral=self.settings.collateral is not None,
+                           denials=self.settings.denial_storage.startswith("memory://"))
         self.reads = read_session_factory(self.engine)
         self._read_engine = self.engine.execution_options(**{READ_ONLY: True})
         self.write_lock = WriteLock(self.engine)
-        self.group = GroupCommit(self.engine, self.write_lock, inline=self.inline,
+        self.group = GroupCommit(self.engine, self.write_lock, inline=self.local.db,
                                  on_commit=self.metrics.group_commit_jobs.observe)
         self.denials = DenialBudget(self.settings.denials_per_minute, self.settings.denial_storage)
 
-    async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(*args)`, work that may block (database reads, KEK, collateral, denial budget): on the event loop
-        when `inline`, else on a pool thread."""
-        if self.inline:
+    async def blocking(self, fn: Callable[..., T], *args: Any, local: bool) -> T:
+        """`fn(*args)`, work that may wait on something: on the event loop where that something is `local`
+        (no network in the way), else on a pool thread so that the loop never waits on the network."""
+        if local:
             return fn(*args)
         return await anyio.to_thread.run_sync(fn, *args)
 

@@ -91,12 +91,12 @@ async def attest(state: BrokerState, sid: str | None, msg: KbsAttestation, raw: 
     if sid is None:
         await _deny(state, None, None, raw, Reason("kbs.no_session", "no kbs-session-id cookie: call /kbs/v0/auth "
                                                    "first"), exc_type=Unauthenticated)
-    row = await state.blocking(_session, state, sid)
+    row = await state.blocking(_session, state, sid, local=state.local.db)
     why = unusable(row, msg.runtime_data.nonce, utcnow())
     if why is not None:
         await _deny(state, sid, row.tee if row else None, raw, why)
     try:
-        claims = await state.blocking(_verify, state, row, msg)
+        claims = await state.blocking(_verify, state, row, msg, local=state.local.collateral)
     except EvidenceRejected as exc:
         await _deny(state, sid, row.tee, raw, exc.reason)
     token, write = _record(state, row, msg, raw, claims)

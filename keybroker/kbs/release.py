@@ -157,14 +157,14 @@ def resource_path(repo: str, type_: str, tag: str) -> ResourcePath:
 async def release(state: BrokerState, caller: Caller, repo: str, type_: str, tag: str) -> dict[str, str]:
     path = resource_path(repo, type_, tag)
     try:
-        att, res, pol, sealed = await state.blocking(decide, state, caller, path)
+        att, res, pol, sealed = await state.blocking(decide, state, caller, path, local=state.local.db)
     except Denied as exc:
         await state.group.write(_denial_write(path, exc.denial, "release"))
         state.metrics.denials.labels("release", exc.denial.error.code).inc()
         raise exc.denial.error from None
     version = sealed.version
     value = await state.blocking(unseal, state.kek, Sealed(sealed.ciphertext, sealed.wrapped_key, sealed.kek_id),
-                                 record_aad(str(path), version))
+                                 record_aad(str(path), version), local=state.local.kek)
     response = jwe.wrap(orjson.loads(att.tee_pubkey_json), value)
     del value
     now = utcnow()

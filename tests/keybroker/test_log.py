@@ -251,18 +251,21 @@ def test_inline_group_commit_commits_a_turn_of_the_loop_together(db_url):
     engine.dispose()
 
 
-def test_broker_runs_inline_only_where_nothing_waits_on_the_network(db_url, trust_dirs, tmp_path):
-    """SQLite + file KEK + offline collateral + in-memory denial budget: the KBS path runs on the event loop;
-    PostgreSQL, online collateral or a shared denial store put its blocking work back on threads."""
+def test_broker_runs_on_the_loop_only_what_cannot_wait_on_the_network(db_url, trust_dirs, tmp_path):
+    """SQLite reads and writes, the file KEK, an offline bundle and an in-memory denial budget run on the event
+    loop; PostgreSQL, online collateral or a shared denial store each put their part back on threads."""
     from keybroker.settings import BrokerSettings, KekSettings
-    from keybroker.state import BrokerState
+    from keybroker.state import BrokerState, Local
     anchors, bundle = trust_dirs
     base = dict(db_url=db_url, allow_emulated=True, emulated_anchors=anchors, kek=KekSettings(file=tmp_path / "kek"))
-    cases = [(dict(collateral=bundle), db_url.startswith("sqlite")), (dict(collateral=None), False),
-             (dict(collateral=bundle, denial_storage="redis://127.0.0.1:6379"), False)]
-    for extra, inline in cases:
+    sqlite = db_url.startswith("sqlite")
+    cases = [(dict(collateral=bundle), Local(db=sqlite, kek=True, collateral=True, denials=True)),
+             (dict(collateral=None), Local(db=sqlite, kek=True, collateral=False, denials=True)),
+             (dict(collateral=bundle, denial_storage="redis://127.0.0.1:6379"),
+              Local(db=sqlite, kek=True, collateral=True, denials=False))]
+    for extra, local in cases:
         state = BrokerState.build(BrokerSettings(**base, **extra))
-        assert (state.inline, state.group.inline) == (inline, inline), extra
+        assert (state.local, state.group.inline) == (local, sqlite), extra
         state.engine.dispose()
 
 
