@@ -84,6 +84,14 @@ class Local:
     collateral: bool
     denials: bool
 
+    def describe(self) -> str:
+        """What runs where, for the start-up log."""
+        parts = {"database": self.db, "KEK": self.kek, "collateral": self.collateral, "denial budget": self.denials}
+        on_loop = [name for name, local in parts.items() if local]
+        on_threads = [name for name, local in parts.items() if not local]
+        return (f"on the event loop: {', '.join(on_loop) or 'nothing'}; "
+                f"on threads: {', '.join(on_threads) or 'nothing'}")
+
 
 @dataclass
 class BrokerState:
@@ -147,5 +155,7 @@ class BrokerState:
         kek = build_kek(settings.kek)
         keys = SigningKeys.load(factory, kek)
         signer = NoteSigner(settings.log_origin.replace(" ", "-").replace("+", "-"), keys.log_key)
-        return cls(settings, engine, factory, kek, anchors, build_collateral(settings), keys, signer,
-                   CompiledCache(load_engine(settings.policy_engine)), Metrics())
+        state = cls(settings, engine, factory, kek, anchors, build_collateral(settings), keys, signer,
+                    CompiledCache(load_engine(settings.policy_engine)), Metrics())
+        log.info("KBS path: %s", state.local.describe())
+        return state

@@ -266,6 +266,9 @@ def test_broker_runs_on_the_loop_only_what_cannot_wait_on_the_network(db_url, tr
     for extra, local in cases:
         state = BrokerState.build(BrokerSettings(**base, **extra))
         assert (state.local, state.group.inline) == (local, sqlite), extra
+        on_threads = state.local.describe().split("on threads: ")[1]           # what the start-up log says
+        assert ("collateral" in on_threads, "denial budget" in on_threads) == (not local.collateral,
+                                                                                not local.denials)
         state.engine.dispose()
 
 
