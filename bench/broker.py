@@ -211,7 +211,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=4, help="broker threads per worker")
-    ap.add_argument("--procs", type=int, default=4, help="load-generator processes")
+    ap.add_argument("--procs", type=int, default=1, help="load-generator processes (1: see docs/broker.md)")
     ap.add_argument("--db", help="an empty database for the broker (default: a fresh SQLite file), e.g. "
                                  "postgresql://postgres@127.0.0.1:5432/veil_bench")
     ap.add_argument("--clients", default="1,16,64")
