@@ -33,3 +33,4 @@ def test_broker_bench_prints_its_figures_as_the_last_line():
 def test_broker_profile_reports_server_time_per_release():
     result = last_json([str(ROOT / "bench" / "broker_profile.py"), "--releases", "10"])
     assert result["profiled"] is False and result["server_ms_per_release"] > 0
+    assert 0 < result["server_cpu_ms_per_release"] <= result["server_ms_per_release"] * 1.5   # CPU of every thread
