@@ -18,7 +18,7 @@ def get_state(request: Request) -> BrokerState:
 
 async def _state(request: Request) -> BrokerState:
     # async: FastAPI runs a plain-def dependency on a pool thread, a hand-off per request for nothing
-    return request.app.state.broker
+    return get_state(request)
 
 
 def caller_of(request: Request) -> Caller:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 from sqlalchemy import Row, bindparam, select
@@ -106,9 +107,17 @@ def _newest_version(db: Connection, res: Row) -> Row:
     return row
 
 
-def decide(state: BrokerState, caller: Caller, path: ResourcePath) -> tuple[Row, Row, Row, Row]:
-    """(attestation, resource, policy, newest sealed version) for an allowed request; Denied otherwise.
-    One read transaction: what the policy is evaluated over and what is released are one snapshot."""
+class Allowed(NamedTuple):
+    attestation: Row
+    resource: Row
+    policy: Row
+    sealed: Row                   # the newest sealed version
+    claims: dict                  # the attestation's claims document, as its log entries record it
+
+
+def decide(state: BrokerState, caller: Caller, path: ResourcePath) -> Allowed:
+    """What an allowed request is released from; Denied otherwise. One read transaction: what the policy is
+    evaluated over and what is released are one snapshot."""
     ctx: dict = {}
     try:
         with state.read() as db:
@@ -127,7 +136,7 @@ def decide(state: BrokerState, caller: Caller, path: ResourcePath) -> tuple[Row,
     if not decision.allowed:
         why = failed_reasons(decision) or (Reason("policy.deny", "the policy denied this request"),)
         raise Denied(Denial(PolicyDenied(why[0].code, why[0].message, why), **ctx))
-    return att, res, pol, sealed
+    return Allowed(att, res, pol, sealed, ctx["claims"])
 
 
 def _denial_write(path: ResourcePath, d: Denial, action: str) -> Callable[[Batch], int]:
@@ -157,7 +166,7 @@ def resource_path(repo: str, type_: str, tag: str) -> ResourcePath:
 async def release(state: BrokerState, caller: Caller, repo: str, type_: str, tag: str) -> dict[str, str]:
     path = resource_path(repo, type_, tag)
     try:
-        att, res, pol, sealed = await state.blocking(decide, state, caller, path, local=state.local.db)
+        att, res, pol, sealed, claims = await state.blocking(decide, state, caller, path, local=state.local.db)
     except Denied as exc:
         await state.group.write(_denial_write(path, exc.denial, "release"))
         state.metrics.denials.labels("release", exc.denial.error.code).inc()
@@ -169,7 +178,7 @@ async def release(state: BrokerState, caller: Caller, repo: str, type_: str, tag
     del value
     now = utcnow()
     pending = journal.prepare(tenant=res.tenant, kind="release", decision="allow", time=now,
-                              session_id=att.session_id, tee=att.tee, claims=orjson.loads(att.claims_json),
+                              session_id=att.session_id, tee=att.tee, claims=claims,
                               resource=str(path), action="release", policy_id=pol.name,
                               policy_version=pol.version, policy_digest=pol.digest)
     row = dict(attestation_id=att.id, tenant=res.tenant, resource=str(path), version=version,

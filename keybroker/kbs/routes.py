@@ -28,10 +28,15 @@ router = APIRouter(prefix="/kbs/v0", tags=["kbs"])      # the denial budget is c
 MAX_BODY = 512 << 10
 
 
+def _json(body: dict) -> Response:
+    """A JSON answer serialised here: the three release routes skip FastAPI's response-model pass (their
+    `response_model` still documents them)."""
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
 def _answer(body: dict, sid: str, ttl_s: int) -> Response:
-    """The JSON answer with the session cookie, serialised here: the three release routes skip FastAPI's
-    response-model pass (their `response_model` still documents them)."""
-    response = Response(orjson.dumps(body), media_type="application/json")
+    """The JSON answer with the session cookie."""
+    response = _json(body)
     response.set_cookie(SESSION_COOKIE, sid, max_age=ttl_s, httponly=True, samesite="strict")
     return response
 
@@ -108,8 +113,7 @@ def enclave_ca(state: StateDep) -> str:
 @router.get("/resource/{repo}/{type_}/{tag}", response_model=dict[str, str])
 async def resource(request: Request, repo: str, type_: str, tag: str) -> Response:
     """The resource as a JWE wrapped to the attested TEE key, if its policy allows."""
-    jwe_json = await release(request.app.state.broker, caller_of(request), repo, type_, tag)
-    return Response(orjson.dumps(jwe_json), media_type="application/json")
+    return _json(await release(request.app.state.broker, caller_of(request), repo, type_, tag))
 
 
 @router.get("/jwks")
