@@ -109,7 +109,7 @@ def _spend_denial(request: Request, status: int) -> None:
 
 def create_app(settings: BrokerSettings, state: BrokerState | None = None) -> FastAPI:
     from .admin.routes import router as admin_router
-    from .kbs.routes import router as kbs_router
+    from .kbs.routes import release_router, router as kbs_router
     from .ops import router as ops_router
 
     broker = state or BrokerState.build(settings)
@@ -120,13 +120,14 @@ def create_app(settings: BrokerSettings, state: BrokerState | None = None) -> Fa
         # queue on the GIL and lengthen every write transaction in flight: keep the pool small.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         yield
-        broker.group.close()                      # queued writes commit before the process exits
+        broker.close()                            # queued writes commit before the process exits
 
     app = FastAPI(title="Veil key broker", version="0.1.0", lifespan=lifespan,
                   description="KBS attestation protocol, key release and attestation log.")
     app.state.broker = broker
     _handlers(app, settings)
-    app.include_router(kbs_router, responses=_documented(400, 401, 403, 404, 429, 503))
+    for router in (release_router, kbs_router):
+        app.include_router(router, responses=_documented(400, 401, 403, 404, 429, 503))
     app.include_router(ops_router, responses=_documented(503))
     app.include_router(admin_router, responses=_documented(400, 401, 403, 404, 409, 422, 503))
     app.add_middleware(_DenialGate, state_getter=lambda: broker)

@@ -21,7 +21,8 @@ from attestation.options import VerifyOptions
 
 from .audit.checkpoint import NoteSigner
 from .db.batch import GroupCommit
-from .db.engine import READ_ONLY, WriteLock, make_engine, read_session_factory, session_factory, write_session
+from .db.engine import (READ_ONLY, LoopConnections, WriteLock, make_engine, read_session_factory, session_factory,
+                        write_session)
 from .db.migrate import require_current
 from .denials import DenialBudget
 from .errors import BrokerError
@@ -107,6 +108,7 @@ class BrokerState:
     metrics: Metrics
     reads: sessionmaker[Session] = field(init=False)
     _read_engine: Engine = field(init=False, repr=False)
+    _loop_reads: LoopConnections | None = field(init=False, repr=False)
     write_lock: WriteLock = field(init=False)
     group: GroupCommit = field(init=False)
     denials: DenialBudget = field(init=False)
@@ -118,6 +120,7 @@ class BrokerState:
                            denials=self.settings.denial_storage.startswith("memory://"))
         self.reads = read_session_factory(self.engine)
         self._read_engine = self.engine.execution_options(**{READ_ONLY: True})
+        self._loop_reads = LoopConnections(self._read_engine) if self.local.db else None
         self.write_lock = WriteLock(self.engine)
         self.group = GroupCommit(self.engine, self.write_lock, inline=self.local.db,
                                  on_commit=self.metrics.group_commit_jobs.observe)
@@ -132,8 +135,15 @@ class BrokerState:
 
     def read(self) -> AbstractContextManager[Connection]:
         """A read transaction on a Core connection (deferred on SQLite: it takes no write lock), for the KBS
-        path's few prepared selects: no ORM session to set up and tear down per request."""
-        return self._read_engine.begin()
+        path's few prepared selects: no ORM session to set up and tear down per request. On the event loop
+        (SQLite), on the loop's kept connection."""
+        return self._loop_reads.begin() if self._loop_reads is not None else self._read_engine.begin()
+
+    def close(self) -> None:
+        """Commit the queued writes and give back kept connections (the application's shutdown)."""
+        self.group.close()
+        if self._loop_reads is not None:
+            self._loop_reads.close()
 
     def writes(self) -> AbstractContextManager[Session]:
         """A write transaction of its own (commit on success), queued with the other writers on SQLite: admin

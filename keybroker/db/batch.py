@@ -45,7 +45,7 @@ from sqlalchemy.engine import Connection
 
 from ..audit import merkle
 from ..journal import Pending
-from .engine import WriteLock
+from .engine import LoopConnections, WriteLock
 from .logstore import LOCK_HEAD, SET_HEAD
 from .models import LogRecord
 
@@ -99,6 +99,8 @@ class GroupCommit:
                  on_commit: Callable[[int], None] | None = None) -> None:
         self._engine = engine
         self.inline = inline
+        self._loop_connections = LoopConnections(engine) if inline else None
+        self._begin = self._loop_connections.begin if inline else engine.begin
         self._pending: dict[asyncio.AbstractEventLoop, list[tuple[Job, asyncio.Future]]] = {}
         self._on_commit = on_commit             # told the number of jobs of each committed batch (metrics)
         self._lock = lock
@@ -144,7 +146,9 @@ class GroupCommit:
         return done
 
     def close(self) -> None:
-        """Finish the queued jobs, then stop the thread."""
+        """Finish the queued jobs, then stop the thread (inline: give back the loops' connections)."""
+        if self._loop_connections is not None:
+            self._loop_connections.close()
         with self._start:
             thread, self._thread = self._thread, None
         if thread is not None:
@@ -207,7 +211,7 @@ class GroupCommit:
             done.set_result(result)
 
     def _transaction(self, jobs: list[Job]) -> list[Any]:
-        with self._lock(), self._engine.begin() as conn:
+        with self._lock(), self._begin() as conn:
             batch = Batch(conn)
             results = [job(batch) for job in jobs]
             batch.finish()

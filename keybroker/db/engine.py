@@ -11,15 +11,17 @@ the next writer the moment the previous one commits. PostgreSQL needs neither.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 READ_ONLY = "veil_read_only"
@@ -47,8 +49,9 @@ def _sqlite_events(engine: Engine) -> None:
         cur.close()
 
     @event.listens_for(engine, "begin")
-    def _begin(conn) -> None:
-        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
+    def _begin(conn) -> None:               # on the driver's connection: no statement execution machinery
+        conn.connection.driver_connection.execute(
+            "BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str) -> Engine:
@@ -101,6 +104,39 @@ def write_session(factory: sessionmaker[Session], lock: WriteLock | None = None)
     """A write transaction: committed on success, rolled back on error, queued behind `lock`."""
     with lock() if lock is not None else nullcontext(), factory.begin() as session:
         yield session
+
+
+class LoopConnections:
+    """Transactions on one Core connection per event loop, kept checked out of the pool, where the broker runs
+    database work on the loop itself (SQLite, keybroker.state.Local): taking a connection from the pool and
+    resetting it on return cost more than a small read. Work on any other thread (no running loop) takes its
+    connection from the pool as usual. Work on the loop never awaits inside a transaction, so one connection
+    per loop is never wanted by two transactions at once."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._kept: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Connection] = weakref.WeakKeyDictionary()
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A transaction (committed on success, rolled back on error) and its connection."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            with self._engine.begin() as conn:
+                yield conn
+            return
+        conn = self._kept.get(loop)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._kept[loop] = self._engine.connect()
+        with conn.begin():
+            yield conn
+
+    def close(self) -> None:
+        """Give the kept connections back to the pool."""
+        for conn in list(self._kept.values()):
+            conn.close()
+        self._kept.clear()
 
 
 def utcnow() -> datetime:

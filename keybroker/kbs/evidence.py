@@ -21,7 +21,6 @@ from attestation.evidence import Evidence
 from ..errors import Reason
 
 MAX_EVIDENCE = 1 << 20
-EC_CURVES = {"P-256", "P-384", "P-521"}
 
 
 class EvidenceRejected(Exception):
@@ -77,21 +76,18 @@ def decode(tee: str, tee_evidence: Any) -> Submitted:
 
 
 def check_tee_pubkey(jwk: dict[str, Any]) -> None:
-    """The key releases are wrapped to: EC P-256/384/521 for ECDH-ES+A256KW, or RSA ≥ 2048 for RSA-OAEP-256."""
+    """The key releases are wrapped to (jwe.tee_key): EC P-256/384/521 for ECDH-ES+A256KW, or RSA ≥ 2048 for
+    RSA-OAEP-256."""
     from joserfc.errors import JoseError
-    from joserfc.jwk import ECKey, RSAKey
 
-    kty, alg = jwk.get("kty"), jwk.get("alg")
+    from .jwe import tee_key
+
     try:
-        if kty == "EC" and alg in (None, "ECDH-ES+A256KW") and jwk.get("crv") in EC_CURVES:
-            ECKey.import_key({k: v for k, v in jwk.items() if k in ("kty", "crv", "x", "y")})
-            return
-        if kty == "RSA" and alg == "RSA-OAEP-256":
-            key = RSAKey.import_key({k: v for k, v in jwk.items() if k in ("kty", "n", "e")})
-            if key.raw_value.key_size >= 2048:
-                return
-    except (JoseError, ValueError, TypeError, KeyError, binascii.Error):
+        tee_key(jwk)
+        return
+    except (JoseError, ValueError, TypeError, KeyError):      # binascii.Error is a ValueError
         pass
+    kty, alg = jwk.get("kty"), jwk.get("alg")
     raise EvidenceRejected(Reason("kbs.tee_pubkey", "tee-pubkey must be an EC P-256/P-384/P-521 JWK "
                                   "(alg ECDH-ES+A256KW) or an RSA JWK of at least 2048 bits (alg RSA-OAEP-256)",
                                   expected="EC P-256/384/521 or RSA>=2048", actual=f"kty={kty} alg={alg}"))

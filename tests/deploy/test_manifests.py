@@ -262,9 +262,9 @@ def test_other_veil_commands_in_docs_and_manifests_exist():
 
 def broker_routes() -> set[str]:
     from keybroker.admin.routes import router as admin
-    from keybroker.kbs.routes import router as kbs
+    from keybroker.kbs.routes import release_router, router as kbs
     from keybroker.ops import router as ops
-    return {r.path for router in (kbs, ops, admin) for r in router.routes}
+    return {r.path for router in (release_router, kbs, ops, admin) for r in router.routes}
 
 
 def test_create_app_includes_the_routers(tmp_path):
