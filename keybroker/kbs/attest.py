@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import NoReturn
 
 import orjson
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import bindparam, select
 
 from attestation.binding import check_report_data
 from attestation.claims import Claims
@@ -27,6 +27,7 @@ from .. import journal
 from ..db.batch import Batch
 from ..db.engine import utcnow
 from ..db.models import Attestation, KbsSession
+from ..db.prepared import Prepared, Row
 from ..errors import AttestationDenied, Reason, Unauthenticated
 from ..state import BrokerState
 from ..tokens import ear
@@ -35,7 +36,7 @@ from .messages import KbsAttestation
 from .sessions import consume, unusable
 
 
-_SESSION = select(*KbsSession.__table__.columns).where(KbsSession.id == bindparam("sid"))
+_SESSION = Prepared(select(*KbsSession.__table__.columns).where(KbsSession.id == bindparam("sid")))
 
 
 async def _deny(state: BrokerState, sid: str | None, tee: str | None, raw: bytes, why: Reason,
@@ -59,7 +60,7 @@ async def _deny(state: BrokerState, sid: str | None, tee: str | None, raw: bytes
 
 def _session(state: BrokerState, sid: str) -> Row | None:
     with state.read() as db:
-        return db.execute(_SESSION, {"sid": sid}).first()
+        return _SESSION.first(db, {"sid": sid})
 
 
 def _verify(state: BrokerState, row: Row, msg: KbsAttestation) -> Claims:

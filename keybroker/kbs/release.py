@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import orjson
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,7 @@ from attestation.claims import Claims
 from .. import journal
 from ..db.batch import Batch
 from ..db.engine import as_utc, utcnow
+from ..db.prepared import Prepared, Row
 from ..db.models import Attestation, KbsSession, PolicyVersion, Release, Resource, ResourceVersion
 from ..errors import BadRequest, BrokerError, NotFound, PolicyDenied, Reason, Unauthenticated
 from ..policy import failed_reasons
@@ -55,26 +56,26 @@ class Denied(Exception):
 
 _ATTESTATION = tuple(Attestation.__table__.columns)
 _VERSION = (ResourceVersion.version, ResourceVersion.ciphertext, ResourceVersion.wrapped_key, ResourceVersion.kek_id)
-# Built once: a statement object keeps its cache key, so each request only binds its parameters.
-_BY_TOKEN = select(*_ATTESTATION).where(Attestation.id == bindparam("jti"))
-_BY_SESSION = (select(*_ATTESTATION).join(KbsSession, KbsSession.attestation_id == Attestation.id)
-               .where(KbsSession.id == bindparam("sid")))
-_RESOURCE = select(*Resource.__table__.columns).where(Resource.repo == bindparam("repo"),
-                                                      Resource.type == bindparam("type"), Resource.tag == bindparam("tag"))
-_NEWEST_POLICY = (select(*PolicyVersion.__table__.columns)
-                  .where(PolicyVersion.tenant == bindparam("tenant"), PolicyVersion.name == bindparam("name"))
-                  .order_by(PolicyVersion.version.desc()).limit(1))
-_NEWEST_VERSION = (select(*_VERSION).where(ResourceVersion.resource_id == bindparam("resource_id"))
-                   .order_by(ResourceVersion.version.desc()).limit(1))
+# Compiled once, run on the driver's cursor (keybroker/db/prepared.py).
+_BY_TOKEN = Prepared(select(*_ATTESTATION).where(Attestation.id == bindparam("jti")))
+_BY_SESSION = Prepared(select(*_ATTESTATION).join(KbsSession, KbsSession.attestation_id == Attestation.id)
+                       .where(KbsSession.id == bindparam("sid")))
+_RESOURCE = Prepared(select(*Resource.__table__.columns).where(
+    Resource.repo == bindparam("repo"), Resource.type == bindparam("type"), Resource.tag == bindparam("tag")))
+_NEWEST_POLICY = Prepared(select(*PolicyVersion.__table__.columns)
+                          .where(PolicyVersion.tenant == bindparam("tenant"), PolicyVersion.name == bindparam("name"))
+                          .order_by(PolicyVersion.version.desc()).limit(1))
+_NEWEST_VERSION = Prepared(select(*_VERSION).where(ResourceVersion.resource_id == bindparam("resource_id"))
+                           .order_by(ResourceVersion.version.desc()).limit(1))
 
 
 def attested(db: Connection | Session, state: BrokerState, caller: Caller) -> Row:
     """The caller's unexpired attestation (session cookie or Bearer token); Unauthenticated otherwise."""
     if caller.bearer is not None:
         payload = ear.verify(state.keys, caller.bearer, issuer=state.settings.issuer)
-        row = db.execute(_BY_TOKEN, {"jti": payload["jti"]}).first()
+        row = _BY_TOKEN.first(db, {"jti": payload["jti"]})
     elif caller.session_id is not None:
-        row = db.execute(_BY_SESSION, {"sid": caller.session_id}).first()
+        row = _BY_SESSION.first(db, {"sid": caller.session_id})
     else:
         raise Unauthenticated("kbs.no_session", "no kbs-session-id cookie or Bearer token: attest first")
     if row is None:
@@ -85,7 +86,7 @@ def attested(db: Connection | Session, state: BrokerState, caller: Caller) -> Ro
 
 
 def _resource(db: Connection, path: ResourcePath) -> Row:
-    row = db.execute(_RESOURCE, {"repo": path.repo, "type": path.type, "tag": path.tag}).first()
+    row = _RESOURCE.first(db, {"repo": path.repo, "type": path.type, "tag": path.tag})
     if row is None:
         raise NotFound("resource.unknown", f"no resource {path}")
     return row
@@ -94,14 +95,14 @@ def _resource(db: Connection, path: ResourcePath) -> Row:
 def _policy(db: Connection, res: Row) -> Row:
     if res.policy_name is None:
         raise PolicyDenied("policy.unbound", "no release policy is bound to this resource (default deny)")
-    row = db.execute(_NEWEST_POLICY, {"tenant": res.tenant, "name": res.policy_name}).first()
+    row = _NEWEST_POLICY.first(db, {"tenant": res.tenant, "name": res.policy_name})
     if row is None:
         raise PolicyDenied("policy.missing", f"the bound policy {res.policy_name!r} has no version (default deny)")
     return row
 
 
 def _newest_version(db: Connection, res: Row) -> Row:
-    row = db.execute(_NEWEST_VERSION, {"resource_id": res.id}).first()
+    row = _NEWEST_VERSION.first(db, {"resource_id": res.id})
     if row is None:
         raise NotFound("resource.no_version", f"resource {res.repo}/{res.type}/{res.tag} has no version")
     return row

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from ..db.engine import as_utc
 from ..db.models import KbsSession
+from ..db.prepared import Prepared
 from ..errors import BadRequest, Reason
 from .messages import PROTOCOL_VERSIONS, SUPPORTED_TEES, Challenge, KbsRequest
 
@@ -52,16 +53,17 @@ def new_session(req: KbsRequest, now: datetime, ttl: timedelta) -> tuple[dict[st
 
 
 _FRESH = (KbsSession.id == bindparam("sid"), KbsSession.consumed.is_(False), KbsSession.expires_at > bindparam("now"))
-_CONSUME = update(KbsSession).where(*_FRESH).values(consumed=True).execution_options(synchronize_session=False)
-_CONSUME_FOR = _CONSUME.values(attestation_id=bindparam("attestation_id"))
+_CONSUMED = update(KbsSession).where(*_FRESH).values(consumed=True)
+_CONSUME = Prepared(_CONSUMED)
+_CONSUME_FOR = Prepared(_CONSUMED.values(attestation_id=bindparam("attestation_id")))
 
 
 def consume(db: Session | Connection, session_id: str, now: datetime, *, attestation_id: str | None = None) -> bool:
     """Mark the session's nonce used (recording the attestation it produced, if any); True only for
     the one caller that did so while it was fresh."""
     if attestation_id is None:
-        return db.execute(_CONSUME, {"sid": session_id, "now": now}).rowcount == 1
-    return db.execute(_CONSUME_FOR, {"sid": session_id, "now": now, "attestation_id": attestation_id}).rowcount == 1
+        return _CONSUME.rowcount(db, {"sid": session_id, "now": now}) == 1
+    return _CONSUME_FOR.rowcount(db, {"sid": session_id, "now": now, "attestation_id": attestation_id}) == 1
 
 
 def unusable(row: Any, nonce: str, now: datetime) -> Reason | None:
