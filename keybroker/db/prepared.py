@@ -52,13 +52,14 @@ class Prepared:
         c = self.statement.compile(dialect=dialect)
         rendered = c.bind_names                          # each bound parameter → its name in the SQL
         defaults = {name: bind.value for bind, name in rendered.items() if not bind.required}
-        binds = {name: proc for bind, name in rendered.items() 
+        binds = {name: proc for bind, name in rendered.items()
                  if (proc := bind.type.dialect_impl(dialect).bind_processor(dialect))}
-        columns = getattr(self.statement, "selected_columns", None)
-        row = namedtuple("PreparedRow", [col.key for col in columns]) if columns is not None else None
-        results = tuple(col.type.dialect_impl(dialect).result_processor(dialect, None)
-                        for col in columns) if columns is not None else ()
         names = tuple(c.positiontup) if c.positional else None
+        columns = getattr(self.statement, "selected_columns", None)
+        if columns is None:                              # an update: no rows come back
+            return _Compiled(c.string, names, defaults, binds, None, ())
+        row = namedtuple("PreparedRow", [col.key for col in columns])
+        results = tuple(col.type.dialect_impl(dialect).result_processor(dialect, None) for col in columns)
         return _Compiled(c.string, names, defaults, binds, row, results)
 
     def _execute(self, db: Connection | Session, params: Mapping[str, Any]):
