@@ -31,12 +31,28 @@ def canonical_json(value: Any) -> bytes:
     return rfc8785.dumps(value)
 
 
+_LEAVES = (str, bool, type(None))
+
+
 def _plain(value: Any) -> bool:
+    """Whether orjson's sorted compact output is the value's RFC 8785 form (see the module's docstring).
+    Strings, booleans and nulls among a container's children are passed over where they are met: they are
+    most of what is walked."""
     stack = [value]
     while stack:
         item = stack.pop()
         kind = type(item)
-        if kind is str or kind is bool or item is None:
+        if kind is dict:
+            for key, child in item.items():
+                if type(key) is not str or not (key.isascii() or max(key) < "\ud800"):
+                    return False
+                if type(child) not in _LEAVES:
+                    stack.append(child)
+            continue
+        if kind is list or kind is tuple:
+            stack.extend(child for child in item if type(child) not in _LEAVES)
+            continue
+        if kind in _LEAVES:
             continue
         if kind is int:
             if -_I_JSON_MAX <= item <= _I_JSON_MAX:
@@ -46,14 +62,5 @@ def _plain(value: Any) -> bool:
             if 1e-4 <= abs(item) < 1e16 and not item.is_integer():    # NaN and ±Infinity fail the range
                 continue
             return False
-        if kind is dict:
-            for key, child in item.items():
-                if type(key) is not str or not (key.isascii() or max(key) < "\ud800"):
-                    return False
-                stack.append(child)
-            continue
-        if kind is list or kind is tuple:
-            stack.extend(item)
-            continue
         return False
     return True

@@ -35,8 +35,9 @@ def prepare(*, tenant: str | None = None, evidence: bytes | None = None, claims:
             why: tuple[Reason, ...] = (), **fields: Any) -> Pending:
     """Build an entry outside any transaction (digests, canonical form: the costly part)."""
     fields.setdefault("time", utcnow())
-    entry = LogEntry.record(evidence=evidence, claims=claims, tenant=tenant, reasons=reasons(why), **fields)
-    return Pending(entry.prepare(), tenant)
+    _, prepared = LogEntry.prepare_record(evidence=evidence, claims=claims, tenant=tenant, reasons=reasons(why),
+                                          **fields)
+    return Pending(prepared, tenant)
 
 
 def append_pending(session: Session, signer: NoteSigner, origin: str, pending: Pending) -> int:

@@ -110,11 +110,26 @@ class LogEntry(BaseModel):
     def record(cls, *, evidence: bytes | None = None, claims: Mapping[str, Any] | None = None,
                **fields: Any) -> LogEntry:
         """Build an entry from raw evidence bytes and a claims object, computing both digests."""
+        return cls._record(evidence, claims, fields)[0]
+
+    @classmethod
+    def prepare_record(cls, *, evidence: bytes | None = None, claims: Mapping[str, Any] | None = None,
+                       **fields: Any) -> tuple[LogEntry, PreparedEntry]:
+        """`record(...)` and its `prepare()`, the claims canonicalised once for both their digest and the
+        entry's bytes."""
+        entry, claims_jcs = cls._record(evidence, claims, fields)
+        return entry, entry._prepare({} if claims_jcs is None else {"claims": claims_jcs})
+
+    @classmethod
+    def _record(cls, evidence: bytes | None, claims: Mapping[str, Any] | None,
+                fields: dict[str, Any]) -> tuple[LogEntry, bytes | None]:
+        claims_jcs = None
         if evidence is not None:
             fields.update(evidence_b64=base64.b64encode(evidence).decode(), evidence_digest=sha256_hex(evidence))
         if claims is not None:
-            fields.update(claims=dict(claims), claims_digest=claims_digest(claims))
-        return cls.model_validate(fields, context=_DIGESTS_JUST_COMPUTED)
+            claims_jcs = canonical_json(dict(claims))
+            fields.update(claims=dict(claims), claims_digest=sha256_hex(claims_jcs))
+        return cls.model_validate(fields, context=_DIGESTS_JUST_COMPUTED), claims_jcs
 
     def evidence(self) -> bytes:
         """The raw evidence bytes (empty when none was stored)."""
@@ -143,18 +158,17 @@ class LogEntry(BaseModel):
         is `{` + sorted `"name":value` members joined by `,` + `}`; the seq member's
         value is the only part that depends on where the entry lands in the log.
         Everything expensive (canonicalising claims and evidence) happens here,
-        before the append takes the log's write lock.
+        before the append takes the log's write lock (`prepare_record` canonicalises
+        the claims once for their digest and for these bytes).
         """
+        return self._prepare({})
+
+    def _prepare(self, known: dict[str, bytes]) -> PreparedEntry:
+        """prepare(), with the canonical bytes of some members' values already known."""
         if self.seq is not None:
             raise ValueError("this entry already has a seq")
-        doc = self.document()
-        names = sorted(doc)                      # field names are ASCII: UTF-16 order is byte order
-        at = names.index("seq")
-        before = canonical_json({n: doc[n] for n in names[:at]})     # b"{…}": the members before seq
-        after = canonical_json({n: doc[n] for n in names[at + 1:]})  # … and after it
-        head = before[:-1] + (b"," if at else b"") + b'"seq":'
-        tail = (b"," + after[1:]) if at + 1 < len(names) else b"}"
-        return PreparedEntry(head, tail)
+        doc = self.model_dump(mode="json", exclude={"seq", *known, *(() if self.calls is not None else ("calls",))})
+        return PreparedEntry(*_canonical_around(doc, known, "seq"))
 
     @classmethod
     def from_canonical(cls, data: bytes) -> LogEntry:
@@ -163,6 +177,27 @@ class LogEntry(BaseModel):
         if entry.canonical_bytes() != data:
             raise ValueError("entry bytes are not in canonical (RFC 8785) form")
         return entry
+
+
+def _canonical_around(doc: dict[str, Any], known: dict[str, bytes], hole: str) -> tuple[bytes, bytes]:
+    """The RFC 8785 bytes of the object with `doc`'s members, the members whose canonical values `known` gives
+    and the member `hole`, split where `hole`'s value goes. Member names must be ASCII (sorted as UTF-16)."""
+    parts: list[bytes | None] = []            # the members in order, runs of `doc`'s members as one part
+    run: dict[str, Any] = {}
+    for name in sorted([*doc, *known, hole]):
+        if name in doc:
+            run[name] = doc[name]
+            continue
+        if run:
+            parts.append(canonical_json(run)[1:-1])
+            run = {}
+        parts.append(None if name == hole else canonical_json(name) + b":" + known[name])
+    if run:
+        parts.append(canonical_json(run)[1:-1])
+    at = parts.index(None)
+    head = b"{" + b"".join(p + b"," for p in parts[:at]) + canonical_json(hole) + b":"
+    tail = b"".join(b"," + p for p in parts[at + 1:]) + b"}"
+    return head, tail
 
 
 @dataclass(frozen=True, slots=True)

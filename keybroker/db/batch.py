@@ -40,7 +40,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Insert, Table
+from sqlalchemy import Engine, Table
 from sqlalchemy.engine import Connection
 
 from ..audit import merkle
@@ -48,6 +48,7 @@ from ..journal import Pending
 from .engine import LoopConnections, WriteLock
 from .logstore import LOCK_HEAD, SET_HEAD
 from .models import LogRecord
+from .prepared import Prepared, PreparedInsert
 
 T = TypeVar("T")
 Job = Callable[["Batch"], T]
@@ -55,9 +56,12 @@ MAX_JOBS = 256
 log = logging.getLogger("veil.broker")
 
 
+_LOCK_HEAD, _SET_HEAD = Prepared(LOCK_HEAD), Prepared(SET_HEAD)      # run on the driver's cursor (db/prepared.py)
+
+
 @functools.cache
-def _insert(table: Table) -> Insert:
-    return table.insert()         # one statement object per table: its cache key is computed once
+def _insert(table: Table) -> PreparedInsert:
+    return PreparedInsert(table)
 
 
 class Batch:
@@ -76,7 +80,7 @@ class Batch:
     def append_log(self, pending: Pending) -> int:
         """Number a prepared log entry (the next seq of this transaction) and queue its row; its seq."""
         if self._head is None:
-            self._head = self._size = int(self.conn.execute(LOCK_HEAD).scalar_one())
+            self._head = self._size = int(_LOCK_HEAD.first(self.conn, {}).size)
         seq = self._size
         data = pending.entry.numbered(seq)
         self.insert(LogRecord.__table__, seq=seq, leaf_hash=merkle.leaf_hash(data), entry=data, tenant=pending.tenant)
@@ -86,9 +90,9 @@ class Batch:
     def finish(self) -> None:
         """Write the queued rows (one executemany per table) and the new log size."""
         for table, rows in self._rows.items():
-            self.conn.execute(_insert(table), rows)
+            _insert(table).many(self.conn, rows)
         if self._head is not None and self._size != self._head:
-            self.conn.execute(SET_HEAD, {"size": self._size})
+            _SET_HEAD.rowcount(self.conn, {"size": self._size})
 
 
 class GroupCommit:

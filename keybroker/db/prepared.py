@@ -6,7 +6,9 @@ objects) took about 45 µs of each one's 50 µs, some 8 % of the broker's CPU pe
 everything else of SQLAlchemy: the statement is built and compiled by it, parameters go through the column
 types' own bind processors and values come back through their result processors, so a prepared statement
 writes and reads exactly what `Connection.execute` would (tests/keybroker/test_prepared.py compares the two on
-SQLite and PostgreSQL). It runs inside the caller's transaction, on that transaction's driver connection.
+SQLite and PostgreSQL). It runs inside the caller's transaction, on that transaction's driver connection. `PreparedInsert` does the
+same for the group commit's inserts (keybroker/db/batch.py), rows of one table written with the driver's
+`executemany`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
+from sqlalchemy import Table
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.sql.compiler import Compiled
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
@@ -50,11 +54,7 @@ class Prepared:
 
     def _compile(self, dialect: Dialect) -> _Compiled:
         c = self.statement.compile(dialect=dialect)
-        rendered = c.bind_names                          # each bound parameter → its name in the SQL
-        defaults = {name: bind.value for bind, name in rendered.items() if not bind.required}
-        binds = {name: proc for bind, name in rendered.items()
-                 if (proc := bind.type.dialect_impl(dialect).bind_processor(dialect))}
-        names = tuple(c.positiontup) if c.positional else None
+        names, defaults, binds = _parameters(c, dialect)
         columns = getattr(self.statement, "selected_columns", None)
         if columns is None:                              # an update: no rows come back
             return _Compiled(c.string, names, defaults, binds, None, ())
@@ -65,12 +65,8 @@ class Prepared:
     def _execute(self, db: Connection | Session, params: Mapping[str, Any]):
         conn = db.connection() if isinstance(db, Session) else db       # the session's transaction's connection
         compiled = self._compiled(conn.dialect)
-        values = {**compiled.defaults, **params}
-        for name, proc in compiled.binds.items():
-            values[name] = proc(values[name])
-        args = tuple(values[n] for n in compiled.names) if compiled.names is not None else values
         cursor = conn.connection.driver_connection.cursor()
-        cursor.execute(compiled.sql, args)
+        cursor.execute(compiled.sql, _arguments(compiled, params))
         return compiled, cursor
 
     def first(self, conn: Connection | Session, params: Mapping[str, Any]) -> Row | None:
@@ -91,3 +87,57 @@ class Prepared:
             return cursor.rowcount
         finally:
             cursor.close()
+
+
+class PreparedInsert:
+    """Rows of one table inserted with the driver's `executemany`, the INSERT compiled by SQLAlchemy once per
+    dialect and set of columns. Every row of a call names the same columns (in any order), and a column left
+    out must be one
+    the database fills itself (an autoincrement key): one with a Python-side default is refused, as nothing
+    here would compute it."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self._by_dialect: dict[tuple[str, tuple[str, ...]], _Compiled] = {}
+
+    def _compiled(self, dialect: Dialect, keys: tuple[str, ...]) -> _Compiled:
+        compiled = self._by_dialect.get((dialect.name, keys))
+        if compiled is None:
+            c = self.table.insert().compile(dialect=dialect, column_keys=list(keys))
+            if c.insert_prefetch:
+                raise ValueError(f"rows for {self.table.name} leave out columns with Python-side defaults: "
+                                 + ", ".join(col.key for col in c.insert_prefetch))
+            compiled = self._by_dialect[(dialect.name, keys)] = _Compiled(c.string, *_parameters(c, dialect),
+                                                                           None, ())
+        return compiled
+
+    def many(self, conn: Connection, rows: list[Mapping[str, Any]]) -> None:
+        """Insert `rows` (all with the same keys) in the connection's transaction."""
+        first = rows[0].keys()
+        if any(row.keys() != first for row in rows):
+            raise ValueError(f"rows for {self.table.name} must all name the same columns")
+        compiled = self._compiled(conn.dialect, tuple(sorted(first)))
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            cursor.executemany(compiled.sql, [_arguments(compiled, row) for row in rows])
+        finally:
+            cursor.close()
+
+
+def _parameters(c: Compiled, dialect: Dialect):
+    """(positional order or None, values the statement binds itself, bind processors) of a compiled statement."""
+    rendered = c.bind_names                          # each bound parameter → its name in the SQL
+    defaults = {name: bind.value for bind, name in rendered.items() if not bind.required}
+    binds = {name: proc for bind, name in rendered.items()
+             if (proc := bind.type.dialect_impl(dialect).bind_processor(dialect))}
+    names = tuple(c.positiontup) if c.positional else None
+    return names, defaults, binds
+
+
+def _arguments(compiled: _Compiled, params: Mapping[str, Any]):
+    """The driver's parameters: defaults and `params` through the bind processors, in positional order or by
+    name."""
+    values = {**compiled.defaults, **params}
+    for name, proc in compiled.binds.items():
+        values[name] = proc(values[name])
+    return tuple(values[n] for n in compiled.names) if compiled.names is not None else values

@@ -1,6 +1,6 @@
 """keybroker.db.prepared: each hot KBS statement run on the driver's cursor gives what Connection.execute gives
 (same values, same types: datetimes, booleans, bytes), on SQLite and on PostgreSQL, inside the caller's
-transaction."""
+transaction; and the group commit's inserts (PreparedInsert) write what Connection.execute writes."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from keybroker.db.engine import make_engine
 from keybroker.db.migrate import upgrade
-from keybroker.db.models import Attestation, KbsSession, PolicyVersion, Resource, ResourceVersion
-from keybroker.db.prepared import Prepared
+from keybroker.db.models import Attestation, KbsSession, LogRecord, PolicyVersion, Release, Resource, ResourceVersion
+from keybroker.db.prepared import Prepared, PreparedInsert
 from keybroker.kbs import attest, release, sessions
 
 NOW = datetime(2026, 12, 3, 12, 0, 0, 123456, tzinfo=timezone.utc)
@@ -119,3 +119,72 @@ def test_it_runs_inside_the_callers_transaction(engine):
         raise RuntimeError("roll back")
     with engine.begin() as conn:
         assert sessions.consume(conn, "s1", NOW)                       # the rolled-back consumption left it fresh
+
+
+def _session_row(sid: str, **changes) -> dict:
+    return dict(id=sid, nonce="n" + sid, tee="tdx", hash_alg="sha384", created_at=NOW, expires_at=WHOLE_SECOND,
+                consumed=False, attestation_id=None) | changes
+
+
+def _rows(conn, table, order_by):
+    return [tuple(r) for r in conn.execute(select(*table.columns).order_by(order_by))]
+
+
+def test_prepared_inserts_write_what_execute_writes(engine):
+    """Times, booleans, bytes and NULLs go through the column types' processors: rows inserted by PreparedInsert
+    read back exactly as the same rows inserted by Connection.execute (the log is append-only, so the reference
+    rows get other keys)."""
+    def rows(first: int) -> tuple[list[dict], list[dict]]:
+        return ([_session_row(f"p{first}", nonce="n"), _session_row(f"p{first + 1}", nonce="n", consumed=True,
+                                                                  attestation_id="a1")],
+                [dict(seq=first + i, leaf_hash=bytes([i]) * 32, entry=b'{"n":%d}' % i, tenant=t)
+                 for i, t in enumerate((None, "default"))])
+
+    def read(keys) -> tuple[list, list]:
+        with engine.begin() as conn:
+            got = (conn.execute(select(*KbsSession.__table__.columns).where(KbsSession.id.in_(keys[0]))
+                                .order_by(KbsSession.id)).all(),
+                   conn.execute(select(*LogRecord.__table__.columns).where(LogRecord.seq.in_(keys[1]))
+                                .order_by(LogRecord.seq)).all())
+        return tuple([tuple(r)[1:] for r in table] for table in got)     # without the keys
+
+    fast_sessions, fast_records = rows(0)
+    ref_sessions, ref_records = rows(2)
+    with engine.begin() as conn:
+        PreparedInsert(KbsSession.__table__).many(conn, fast_sessions)
+        PreparedInsert(LogRecord.__table__).many(conn, fast_records)
+        conn.execute(KbsSession.__table__.insert(), ref_sessions)
+        conn.execute(LogRecord.__table__.insert(), ref_records)
+    fast, reference = read((["p0", "p1"], [0, 1])), read((["p2", "p3"], [2, 3]))
+    assert fast == reference
+    assert fast[1][0][0] == b"\x00" * 32 and fast[1][0][2] is None and fast[0][1][5] is True
+    with engine.begin() as conn:                      # the stored time compares as the column type writes it
+        assert not sessions.consume(conn, "p0", WHOLE_SECOND)
+        assert sessions.consume(conn, "p0", WHOLE_SECOND - timedelta(microseconds=1))
+
+
+def test_a_prepared_insert_leaves_an_autoincrement_key_to_the_database(engine):
+    row = dict(attestation_id="a1", tenant="default", resource="r/t/g", version=1, policy="p@1", policy_digest="d",
+               log_seq=0, created_at=NOW)
+    with engine.begin() as conn:
+        PreparedInsert(Release.__table__).many(conn, [row, row | {"version": 2}])
+    with engine.begin() as conn:
+        ids = conn.execute(select(Release.id, Release.version).order_by(Release.id)).all()
+    assert [v for _, v in ids] == [1, 2] and ids[0][0] < ids[1][0]
+
+
+def test_a_prepared_insert_refuses_rows_it_cannot_write_as_execute_would(engine):
+    with engine.begin() as conn:
+        with pytest.raises(ValueError, match="Python-side defaults: consumed"):
+            PreparedInsert(KbsSession.__table__).many(conn, [{k: v for k, v in _session_row("p3").items()
+                                                              if k != "consumed"}])
+        with pytest.raises(ValueError, match="the same columns"):
+            PreparedInsert(KbsSession.__table__).many(conn, [_session_row("p4"), _session_row("p5") | {"x": 1}])
+
+
+def test_a_prepared_insert_rolls_back_with_the_callers_transaction(engine):
+    with pytest.raises(RuntimeError), engine.begin() as conn:
+        PreparedInsert(KbsSession.__table__).many(conn, [_session_row("p6")])
+        raise RuntimeError("roll back")
+    with engine.begin() as conn:
+        assert conn.execute(select(KbsSession.id).where(KbsSession.id == "p6")).first() is None

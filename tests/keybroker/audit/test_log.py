@@ -29,7 +29,8 @@ def test_leaf_data_is_the_jcs_form_with_seq_and_the_leaf_hash_is_rfc9162(entry_a
     assert LogEntry.from_canonical(data) == entry
 
 
-_json = st.recursive(st.none() | st.booleans() | st.integers(-(2**53 - 1), 2**53 - 1) | st.text(max_size=8),
+_json = st.recursive(st.none() | st.booleans() | st.integers(-(2**53 - 1), 2**53 - 1) | st.text(max_size=8)
+                     | st.floats(min_value=-1e15, max_value=1e15),
                      lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=6), kids, max_size=3),
                      max_leaves=8)
 
@@ -39,11 +40,15 @@ _json = st.recursive(st.none() | st.booleans() | st.integers(-(2**53 - 1), 2**53
        evidence=st.none() | st.binary(max_size=40), resource=st.none() | st.text(max_size=10),
        seq=st.integers(0, 10**12), kind=st.sampled_from(["attestation", "admin"]))
 def test_prepared_entry_numbers_to_the_canonical_bytes(claims, evidence, resource, seq, kind):
-    """`prepare().numbered(seq)` (built before the log lock) is byte for byte the JCS form with that seq."""
-    entry = LogEntry.record(time=T, kind=kind, claims=claims, evidence=evidence, resource=resource,
-                            actor="a", action="b", reasons=())
+    """`prepare().numbered(seq)` (built before the log lock), and `prepare_record`'s with the claims' JCS
+    bytes spliced in, are byte for byte the JCS form with that seq (floats take rfc8785's path)."""
+    fields = dict(time=T, kind=kind, claims=claims, evidence=evidence, resource=resource, actor="a", action="b",
+                  reasons=())
+    entry = LogEntry.record(**fields)
+    recorded, prepared = LogEntry.prepare_record(**fields)
+    assert recorded == entry
     data = entry.prepare().numbered(seq)
-    assert data == entry.model_copy(update={"seq": seq}).canonical_bytes()
+    assert data == prepared.numbered(seq) == entry.model_copy(update={"seq": seq}).canonical_bytes()
     assert LogEntry.from_canonical(data).seq == seq
 
 
