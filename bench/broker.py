@@ -1,5 +1,6 @@
 """Complete key releases per second (auth → attest → resource) against a real broker, beside the
-pure-HTTP floor of a trivial FastAPI endpoint under the same uvicorn settings.
+pure-HTTP floor of a trivial FastAPI endpoint under the same server (keybroker.serving: the supervisor
+hands each connection to the next worker) and uvicorn settings.
 
 Run: `.venv/bin/python bench/broker.py [--seconds S] [--workers N] [--clients 1,16,64] [--db URL]`.
 The broker runs as `veil broker serve --workers N` on loopback with SQLite (or the empty
@@ -101,14 +102,24 @@ def start_broker(work: Path, workers: int, threads: int = 4, db: str | None = No
 
 
 def start_floor(workers: int):
+    """The floor under the broker's own server (`keybroker.serving`: the supervisor hands connections to the
+    workers in turn) with the broker's uvicorn settings."""
     port = _port()
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "broker:floor_app", "--app-dir",
-                             str(ROOT / "bench"), "--port", str(port), "--workers", str(workers),
-                             "--no-access-log", "--log-level", "warning"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve-floor", str(port),
+                             "--workers", str(workers)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=os.environ | {"PYTHONPATH": os.pathsep.join([str(ROOT / "bench"), str(ROOT)])})
     url = f"http://127.0.0.1:{port}"
     _wait(url + "/ping", proc)
     return proc, url
+
+
+def serve_floor(port: int, workers: int) -> None:
+    import uvicorn
+
+    from keybroker import serving
+    config = uvicorn.Config("broker:floor_app", factory=True, port=port, access_log=False, log_level="warning",
+                            proxy_headers=True)        # the workers import `broker` from PYTHONPATH (start_floor)
+    raise SystemExit(serving.serve(config, workers))
 
 
 async def _release(http, url: str, attester) -> None:
@@ -215,7 +226,10 @@ def main() -> None:
     ap.add_argument("--db", help="an empty database for the broker (default: a fresh SQLite file), e.g. "
                                  "postgresql://postgres@127.0.0.1:5432/veil_bench")
     ap.add_argument("--clients", default="1,16,64")
+    ap.add_argument("--serve-floor", type=int, metavar="PORT", help=argparse.SUPPRESS)   # start_floor's server
     args = ap.parse_args()
+    if args.serve_floor:
+        return serve_floor(args.serve_floor, args.workers)
     levels = [int(c) for c in args.clients.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         broker, url, vendor_dir = start_broker(Path(tmp), args.workers, args.threads, args.db)
@@ -230,7 +244,8 @@ def main() -> None:
                 p.terminate()
                 p.wait(10)
     backend = "PostgreSQL" if args.db and args.db.startswith("postgres") else "SQLite"
-    table = Table(title=f"Key releases (auth→attest→resource), uvicorn --workers {args.workers}, {backend}, loopback")
+    table = Table(title=f"Key releases (auth→attest→resource), veil broker serve --workers {args.workers}, {backend}, "
+                        "loopback")
     for col in ("clients", "releases/s", "p50 ms", "p99 ms", "HTTP floor req/s", "floor ÷ 3", "fraction",
                 "broker CPU ms/release", "load CPU ms/release"):
         table.add_column(col, justify="right")

@@ -60,7 +60,8 @@ def serve(
     db: Db = DEFAULT_DB,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (0: any free port).")] = 8080,
-    workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes; with two or more, this process accepts "
+                                         "and hands each connection to the next worker.")] = 1,
     threads: Annotated[int, typer.Option(min=1, max=256, help="Threads per worker for verification and "
                                          "database work.")] = 4,
     allow_emulated: Annotated[bool, typer.Option(help="Accept emulated trust anchors (development only).")] = False,
@@ -86,6 +87,7 @@ def serve(
     """Run the broker (uvicorn)."""
     import uvicorn
 
+    from keybroker import serving
     from keybroker.errors import BrokerError
     from keybroker.settings import ENV_VAR
     from keybroker.state import EMULATED_BANNER, build_anchors
@@ -107,9 +109,13 @@ def serve(
         fail("--tls-cert and --tls-key go together")
     _prepare_db(db, migrate)
     os.environ[ENV_VAR] = settings.to_env()
-    uvicorn.run("keybroker.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                ssl_certfile=str(tls_cert) if tls_cert else None, ssl_keyfile=str(tls_key) if tls_key else None,
-                access_log=False, log_level="info", proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips)
+    config = uvicorn.Config("keybroker.app:app_from_env", factory=True, host=host, port=port,
+                            ssl_certfile=str(tls_cert) if tls_cert else None,
+                            ssl_keyfile=str(tls_key) if tls_key else None, access_log=False, log_level="info",
+                            proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips)
+    status = serving.serve(config, workers)        # two or more workers: handed connections in turn
+    if status:
+        fail("the broker could not start (see the log above)", code=status)
 
 
 @app.command("migrate")

@@ -1,0 +1,224 @@
+"""`veil broker serve --workers N`: uvicorn worker processes that are handed connections in turn.
+
+In uvicorn's own multi-process mode every worker accepts from one shared
+listening socket. Whichever wakes first takes everything queued at that moment,
+so keep-alive connections spread unevenly: in a bench run at 64 clients the two
+workers held 26 and 38 connections. Both spent the same CPU, so the clients of
+the fuller worker waited about 1.5 times as long.
+
+Here the supervisor process accepts every connection and passes it to the next
+worker in turn over a Unix socket pair (SCM_RIGHTS), as Node's cluster module
+does by default. Each worker serves the connections it is handed with uvicorn's
+own HTTP protocol, lifespan and shutdown, exactly as uvicorn would serve the
+connections it accepted itself. A worker that dies is replaced, unless it died
+before its application started (it would again: the broker stops, exit status
+3); SIGINT or SIGTERM stops accepting, then stops the workers, each finishing its
+requests first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import selectors
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
+
+import uvicorn
+
+log = logging.getLogger("uvicorn.error")         # configured by uvicorn.Config, as uvicorn logs its own processes
+POLL_S = 0.5                   # how long the supervisor waits on its sockets before it looks at its stop flag
+STARTUP_FAILURE = 3            # uvicorn's exit status for an application that failed to start
+STOP_TIMEOUT_S = 30.0          # how long a stopping worker may take before it is killed
+MAX_FDS = 64                   # connections taken from the channel in one read
+READY = b"r"                   # what a worker says on its channel once its application has started
+
+
+class HandedServer(uvicorn.Server):
+    """A uvicorn server with no listening socket: it serves the connections that arrive on `channel`."""
+
+    def __init__(self, config: uvicorn.Config, channel: socket.socket) -> None:
+        super().__init__(config)
+        self._channel = channel
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=[])        # lifespan and server state; no listener of its own
+        loop = asyncio.get_running_loop()
+        self._channel.sendall(READY)
+        self._channel.setblocking(False)
+        loop.add_reader(self._channel.fileno(), self._receive, loop)
+
+    def _protocol(self) -> asyncio.Protocol:
+        return self.config.http_protocol_class(config=self.config, server_state=self.server_state,
+                                               app_state=self.lifespan.state)
+
+    def _receive(self, loop: asyncio.AbstractEventLoop) -> None:
+        while True:
+            try:
+                data, fds, _, _ = socket.recv_fds(self._channel, MAX_FDS, MAX_FDS)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                data, fds = b"", []
+            if not data and not fds:             # the supervisor is gone: finish what is open, then stop
+                loop.remove_reader(self._channel.fileno())
+                self.should_exit = True
+                return
+            for fd in fds:
+                conn = socket.socket(fileno=fd)
+                loop.create_task(self._connect(loop, conn))
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop, conn: socket.socket) -> None:
+        try:
+            await loop.connect_accepted_socket(self._protocol, conn, ssl=self.config.ssl)
+        except (OSError, asyncio.TimeoutError) as exc:        # e.g. a failed TLS handshake: that client's loss
+            log.debug("handed connection dropped: %s", exc)
+            conn.close()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            asyncio.get_running_loop().remove_reader(self._channel.fileno())
+        except (ValueError, OSError):            # already removed, or the channel is closed
+            pass
+        await super().shutdown(sockets)
+
+
+def _worker_main(config: uvicorn.Config, channel: socket.socket) -> None:
+    config.configure_logging()
+    HandedServer(config, channel).run()
+
+
+@dataclass
+class _Worker:
+    process: BaseProcess
+    channel: socket.socket                        # the supervisor's end
+    ready: bool = field(default=False)            # it has said so: its application started
+
+
+class Supervisor:
+    """Accepts on the listening socket and hands each connection to the next worker (ready ones first)."""
+
+    def __init__(self, config: uvicorn.Config, workers: int) -> None:
+        if workers < 2:
+            raise ValueError("a supervisor is for two or more workers; run uvicorn.Server itself for one")
+        self.config = config
+        self.count = workers
+        self.workers: list[_Worker] = []
+        self.status = 0                           # the exit status `run` ends with
+        self._next = 0
+        self._stopping = False
+        self._context = multiprocessing.get_context("spawn")
+        self._selector = selectors.DefaultSelector()
+
+    def run(self) -> None:
+        listener = self.config.bind_socket()
+        listener.listen(self.config.backlog)
+        listener.setblocking(False)
+        self._selector.register(listener, selectors.EVENT_READ)
+        self.workers = [self._spawn() for _ in range(self.count)]
+        previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        log.info("supervisor [%d]: %d workers, each handed connections in turn", os.getpid(), self.count)
+        try:
+            while not self._stopping:
+                for key, _ in self._selector.select(POLL_S):
+                    if key.data is None:
+                        self._accept(listener)
+                    else:
+                        self._heard(key.data)
+        finally:
+            self._selector.close()
+            listener.close()
+            self._shutdown()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _stop(self, *_args) -> None:
+        self._stopping = True
+
+    def _spawn(self) -> _Worker:
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        process = self._context.Process(target=_worker_main, args=(self.config, theirs), name="veil-broker-worker")
+        process.start()
+        theirs.close()
+        worker = _Worker(process, mine)
+        self._selector.register(mine, selectors.EVENT_READ, worker)
+        log.info("started worker process [%d]", process.pid)
+        return worker
+
+    def _heard(self, worker: _Worker) -> None:
+        """A worker's channel is readable: it says it is ready, or it has exited (end of file)."""
+        try:
+            said = worker.channel.recv(64)
+        except OSError:
+            said = b""
+        if said:
+            worker.ready = worker.ready or READY in said
+            return
+        self._selector.unregister(worker.channel)
+        worker.channel.close()
+        worker.process.join(STOP_TIMEOUT_S)
+        if self._stopping:
+            return
+        if not worker.ready:                     # its application could not start: it would fail again
+            log.error("worker process [%d] could not start the application (exit status %s); stopping",
+                      worker.process.pid, worker.process.exitcode)
+            self.status, self._stopping = STARTUP_FAILURE, True
+            return
+        log.warning("worker process [%d] exited with %s; starting another", worker.process.pid,
+                    worker.process.exitcode)
+        self.workers[self.workers.index(worker)] = self._spawn()
+
+    def _accept(self, listener: socket.socket) -> None:
+        for _ in range(MAX_FDS):
+            try:
+                conn, _ = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:                       # e.g. EMFILE: wait a little, then try again
+                log.warning("accept failed: %s", exc)
+                time.sleep(POLL_S / 5)
+                return
+            with conn:                                   # the worker holds its own descriptor of it
+                self._hand(conn)
+
+    def _hand(self, conn: socket.socket) -> None:
+        """Pass `conn` to the next ready worker (to the next one at all while none is ready yet)."""
+        order = [self.workers[(self._next + i) % len(self.workers)] for i in range(len(self.workers))]
+        for worker in [w for w in order if w.ready] or order:
+            try:
+                socket.send_fds(worker.channel, [b"c"], [conn.fileno()])
+            except OSError:                              # it is exiting: _heard replaces it
+                continue
+            self._next = (self.workers.index(worker) + 1) % len(self.workers)
+            return
+        log.warning("no worker took a connection; it is closed")
+
+    def _shutdown(self) -> None:
+        """Stop the workers: each finishes its open requests (uvicorn's graceful shutdown), then exits."""
+        for worker in self.workers:
+            if worker.process.is_alive():
+                os.kill(worker.process.pid, signal.SIGTERM)
+        for worker in self.workers:
+            worker.process.join(STOP_TIMEOUT_S)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+            worker.channel.close()
+
+
+def serve(config: uvicorn.Config, workers: int) -> int:
+    """Serve `config`'s application until stopped: in this process for one worker, else under a Supervisor.
+    The exit status: 0, or STARTUP_FAILURE when the application could not start."""
+    if workers <= 1:
+        server = uvicorn.Server(config)
+        server.run()
+        return 0 if server.started else STARTUP_FAILURE
+    config.workers = workers
+    supervisor = Supervisor(config, workers)
+    supervisor.run()
+    return supervisor.status

@@ -1,0 +1,105 @@
+"""`veil broker serve --workers N` (keybroker/serving.py): the supervisor hands connections to its workers in
+turn, replaces a worker that dies, stops cleanly, and stops when the application cannot start."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import psutil
+import pytest
+
+from .conftest import REPO, free_port, start_broker
+
+
+def _workers(broker) -> list[psutil.Process]:
+    return [p for p in psutil.Process(broker.proc.pid).children() if p.is_running()
+            and p.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(p.cmdline())]
+
+
+def _two_workers(broker, gone: int | None = None) -> list[psutil.Process] | None:
+    """Both workers, once there are two (and neither is the process `gone`)."""
+    workers = _workers(broker)
+    return workers if len(workers) == 2 and gone not in {w.pid for w in workers} else None
+
+
+def _established(worker: psutil.Process, port: int) -> int:
+    return sum(1 for c in worker.net_connections("tcp") if c.status == psutil.CONN_ESTABLISHED
+               and c.laddr.port == port)
+
+
+def _until(predicate, seconds: float = 30.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"not so within {seconds} s")
+
+
+@pytest.fixture(scope="module")
+def supervised(trust_dirs, tmp_path_factory):
+    anchors, bundle = trust_dirs
+    workdir = tmp_path_factory.mktemp("supervised")
+    broker = start_broker(workdir, f"sqlite:///{workdir / 'broker.db'}", "--workers", "2", "--allow-emulated",
+                          "--emulated-anchors", str(anchors), "--collateral", str(bundle))
+    yield broker
+    broker.stop()
+
+
+def test_keep_alive_connections_are_spread_evenly_over_the_workers(supervised):
+    _until(lambda: _two_workers(supervised))
+    port = int(supervised.url.rsplit(":", 1)[1])
+    clients = [httpx.Client(base_url=supervised.url, timeout=30) for _ in range(8)]
+    try:
+        for client in clients:                       # each opens one connection and keeps it
+            assert client.get("/readyz").status_code == 200
+        counts = lambda: sorted(_established(w, port) for w in _workers(supervised))     # noqa: E731
+        _until(lambda: sum(counts()) == 8)
+        assert counts() == [4, 4]
+        assert all(client.get("/healthz").status_code == 200 for client in clients)     # served where handed
+    finally:
+        for client in clients:
+            client.close()
+
+
+def test_a_worker_that_dies_is_replaced_and_the_broker_keeps_serving(supervised):
+    before = _until(lambda: _two_workers(supervised))
+    victim = before[0]
+    os.kill(victim.pid, signal.SIGKILL)
+    after = _until(lambda: _two_workers(supervised, gone=victim.pid))
+    assert before[1].pid in {p.pid for p in after}                 # the other worker was left alone
+    for _ in range(4):                                              # new connections reach both, answered
+        _until(lambda: httpx.get(supervised.url + "/readyz", timeout=30).status_code == 200)
+    assert "starting another" in (supervised.workdir / "broker.out").read_text()
+
+
+def test_sigterm_stops_the_supervisor_and_every_worker(trust_dirs, tmp_path):
+    anchors, bundle = trust_dirs
+    broker = start_broker(tmp_path, f"sqlite:///{tmp_path / 'broker.db'}", "--workers", "2", "--allow-emulated",
+                          "--emulated-anchors", str(anchors), "--collateral", str(bundle))
+    workers = _until(lambda: _two_workers(broker))
+    broker.proc.send_signal(signal.SIGTERM)
+    assert broker.proc.wait(60) == 0
+    assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+    out = (tmp_path / "broker.out").read_text()
+    assert out.count("Application shutdown complete") == 2         # each worker shut its application down
+
+
+def test_workers_that_cannot_start_the_application_stop_the_broker(tmp_path):
+    """A KEK file that cannot be created fails each worker's start-up: the supervisor exits with uvicorn's
+    start-up failure status instead of starting workers forever."""
+    (tmp_path / "kek-is-a-directory").mkdir()
+    env = os.environ | {"PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-m", "veil.cli.main", "broker", "serve", "--db",
+                             f"sqlite:///{tmp_path / 'broker.db'}", "--port", str(free_port()), "--workers", "2",
+                             "--kek-file", str(tmp_path / "kek-is-a-directory")], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 3, result.stderr[-2000:]
+    assert "could not start the application" in result.stderr
+    assert "could not start" in " ".join(result.stderr.split()[-30:])
