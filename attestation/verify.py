@@ -14,6 +14,10 @@ from .claims import Claims
 from .errors import AttestationError, CollateralError, ParseError, VerificationError
 from .evidence import Evidence
 from .options import VerifyOptions
+from .snp import abi as snp_abi
+from .snp.verify import verify_report
+from .tdx import abi as tdx_abi
+from .tdx.verify import verify_quote
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +43,8 @@ class VerificationResult:
 def verify_claims(evidence: Evidence, opts: VerifyOptions) -> Claims:
     """Verify and return claims, raising AttestationError on any failure (debug excluded)."""
     if evidence.tee == "tdx":
-        from .tdx import abi as tdx_abi
-        from .tdx.verify import verify_quote
         return verify_quote(tdx_abi.parse_quote(evidence.report), opts)
     if evidence.tee == "snp":
-        from .snp import abi as snp_abi
-        from .snp.verify import verify_report
         return verify_report(snp_abi.parse_report(evidence.report), opts,
                              supplied_certificates=evidence.certificates)
     if evidence.tee in ("nvidia", "composite"):
