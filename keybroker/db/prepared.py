@@ -6,9 +6,9 @@ objects) took about 45 µs of each one's 50 µs, some 8 % of the broker's CPU pe
 everything else of SQLAlchemy: the statement is built and compiled by it, parameters go through the column
 types' own bind processors and values come back through their result processors, so a prepared statement
 writes and reads exactly what `Connection.execute` would (tests/keybroker/test_prepared.py compares the two on
-SQLite and PostgreSQL). It runs inside the caller's transaction, on that transaction's driver connection. `PreparedInsert` does the
-same for the group commit's inserts (keybroker/db/batch.py), rows of one table written with the driver's
-`executemany`.
+SQLite and PostgreSQL). It runs inside the caller's transaction, on that transaction's driver connection.
+`PreparedInsert` does the same for the group commit's inserts (keybroker/db/batch.py): rows of one table
+written with the driver's `executemany`.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from typing import Any, TypeAlias
 
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.sql.compiler import Compiled
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
+from sqlalchemy.sql.compiler import Compiled
 
 # A row of a prepared select: a named tuple whose fields are the selected columns' attribute names.
 Row: TypeAlias = Any
@@ -92,9 +92,8 @@ class Prepared:
 class PreparedInsert:
     """Rows of one table inserted with the driver's `executemany`, the INSERT compiled by SQLAlchemy once per
     dialect and set of columns. Every row of a call names the same columns (in any order), and a column left
-    out must be one
-    the database fills itself (an autoincrement key): one with a Python-side default is refused, as nothing
-    here would compute it."""
+    out must be one the database fills itself (an autoincrement key): one with a Python-side default is
+    refused, as nothing here would compute it."""
 
     def __init__(self, table: Table) -> None:
         self.table = table
