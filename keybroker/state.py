@@ -21,7 +21,7 @@ from attestation.options import VerifyOptions
 
 from .audit.checkpoint import NoteSigner
 from .db.batch import GroupCommit
-from .db.engine import (READ_ONLY, LoopConnections, WriteLock, make_engine, read_session_factory, session_factory,
+from .db.engine import (READ_ONLY, LoopConnections, WalCheckpointer, WriteLock, make_engine, read_session_factory, session_factory,
                         write_session)
 from .db.migrate import require_current
 from .denials import DenialBudget
@@ -113,6 +113,7 @@ class BrokerState:
     group: GroupCommit = field(init=False)
     denials: DenialBudget = field(init=False)
     local: Local = field(init=False)
+    checkpointer: WalCheckpointer | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.local = Local(db=self.engine.url.get_backend_name() == "sqlite", kek=isinstance(self.kek, FileKek),
@@ -125,6 +126,10 @@ class BrokerState:
         self.group = GroupCommit(self.engine, self.write_lock, inline=self.local.db,
                                  on_commit=self.metrics.group_commit_jobs.observe)
         self.denials = DenialBudget(self.settings.denials_per_minute, self.settings.denial_storage)
+        if self.local.db and self.engine.url.database not in (None, "", ":memory:"):
+            # the engine's connections leave checkpoints to this thread (build(): checkpoints_on_commit=False)
+            self.checkpointer = WalCheckpointer(self.engine)
+            self.checkpointer.start()
 
     async def blocking(self, fn: Callable[..., T], *args: Any, local: bool) -> T:
         """`fn(*args)`, work that may wait on something: on the event loop where that something is `local`
@@ -144,6 +149,8 @@ class BrokerState:
         self.group.close()
         if self._loop_reads is not None:
             self._loop_reads.close()
+        if self.checkpointer is not None:
+            self.checkpointer.close()
 
     def writes(self) -> AbstractContextManager[Session]:
         """A write transaction of its own (commit on success), queued with the other writers on SQLite: admin
@@ -159,7 +166,7 @@ class BrokerState:
         anchors = build_anchors(settings)
         if anchors.has_emulated:
             log.warning(EMULATED_BANNER)
-        engine = make_engine(settings.db_url)
+        engine = make_engine(settings.db_url, checkpoints_on_commit=False)      # a WalCheckpointer does them
         require_current(engine)
         factory = session_factory(engine)
         kek = build_kek(settings.kek)
