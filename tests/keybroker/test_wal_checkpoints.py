@@ -18,13 +18,16 @@ def _write(engine, rows: int) -> None:
         conn.execute(text("INSERT INTO t (body) VALUES (:b)"), [{"b": b"x" * 8000}] * rows)   # > 1,000 pages
 
 
-def _in_database_file(path) -> int:
-    """Rows of t in the database file alone, the WAL ignored."""
+def _in_database_file(path) -> int | None:
+    """Rows of t in the database file alone, the WAL ignored; None for a read torn by a checkpoint writing the
+    file at that moment (`immutable=1` assumes nobody does)."""
     conn = sqlite3.connect(f"file:{path}?immutable=1", uri=True)
     try:
         return conn.execute("SELECT count(*) FROM t").fetchone()[0]
-    except sqlite3.OperationalError:            # no table yet: its creation is still in the WAL
-        return 0
+    except sqlite3.OperationalError as exc:     # no table yet (its creation is still in the WAL), or torn
+        return 0 if "no such table" in str(exc) else None
+    except sqlite3.DatabaseError:               # "malformed": torn
+        return None
     finally:
         conn.close()
 
@@ -55,12 +58,14 @@ def test_the_checkpointer_thread_moves_committed_pages_into_the_database(tmp_pat
     try:
         _write(engine, 600)
         deadline = time.monotonic() + 30
-        while _in_database_file(tmp_path / "d.db") < 600 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _in_database_file(tmp_path / "d.db") == 600
-        assert checkpointer.checkpoints > 0
+        seen, done = None, 0
+        while not (seen == 600 and done) and time.monotonic() < deadline:     # while the thread runs, with
+            time.sleep(0.05)                                                     # no one else checkpointing
+            done, seen = checkpointer.checkpoints, _in_database_file(tmp_path / "d.db")
+        assert seen == 600 and done > 0
     finally:
         checkpointer.close()
+    assert _in_database_file(tmp_path / "d.db") == 600         # the file at rest
     _write(engine, 5)
     assert _in_database_file(tmp_path / "d.db") == 600         # stopped: no more checkpoints
     engine.dispose()
