@@ -27,7 +27,7 @@ import selectors
 import signal
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 
 import uvicorn
@@ -109,7 +109,7 @@ def _worker_main(config: uvicorn.Config, channel: socket.socket) -> None:
 class _Worker:
     process: BaseProcess
     channel: socket.socket                        # the supervisor's end
-    ready: bool = field(default=False)            # it has said so: its application started
+    ready: bool = False                           # it has said so: its application started
 
 
 class Supervisor:
