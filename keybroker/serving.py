@@ -10,10 +10,11 @@ Here the supervisor process accepts every connection and passes it to the next
 worker in turn over a Unix socket pair (SCM_RIGHTS), as Node's cluster module
 does by default. Each worker serves the connections it is handed with uvicorn's
 own HTTP protocol, lifespan and shutdown, exactly as uvicorn would serve the
-connections it accepted itself. A worker that dies is replaced, unless it died
-before its application started (it would again: the broker stops, exit status
-3); SIGINT or SIGTERM stops accepting, then stops the workers, each finishing its
-requests first.
+connections it accepted itself. A worker that dies is replaced, unless it exited
+of itself before its application started (it would again: the broker stops, exit
+status 3); one killed by a signal is replaced even then, as the signal, not the
+application, ended it. SIGINT or SIGTERM stops accepting, then stops the
+workers, each finishing its requests first.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import os
 import selectors
 import signal
 import socket
+import sys
 import time
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
@@ -102,7 +104,10 @@ class HandedServer(Server):
 
 def _worker_main(config: uvicorn.Config, channel: socket.socket) -> None:
     config.configure_logging()
-    HandedServer(config, channel).run()
+    server = HandedServer(config, channel)
+    server.run()
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
 
 
 @dataclass
@@ -169,20 +174,23 @@ class Supervisor:
         except OSError:
             said = b""
         if said:
-            worker.ready = worker.ready or READY in said
+            if READY in said and not worker.ready:
+                worker.ready = True
+                log.info("worker process [%d] is ready", worker.process.pid)
             return
         self._selector.unregister(worker.channel)
         worker.channel.close()
         worker.process.join(STOP_TIMEOUT_S)
         if self._stopping:
             return
-        if not worker.ready:                     # its application could not start: it would fail again
+        exitcode = worker.process.exitcode
+        if not worker.ready and exitcode is not None and exitcode >= 0:
+            # it ended of itself before its application started: so would the next one
             log.error("worker process [%d] could not start the application (exit status %s); stopping",
-                      worker.process.pid, worker.process.exitcode)
+                      worker.process.pid, exitcode)
             self.status, self._stopping = STARTUP_FAILURE, True
             return
-        log.warning("worker process [%d] exited with %s; starting another", worker.process.pid,
-                    worker.process.exitcode)
+        log.warning("worker process [%d] exited with %s; starting another", worker.process.pid, exitcode)
         self.workers[self.workers.index(worker)] = self._spawn()
 
     def _accept(self, listener: socket.socket) -> None:

@@ -4,14 +4,18 @@ turn, replaces a worker that dies, stops cleanly, and stops when the application
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import psutil
 import pytest
+
+from keybroker.serving import POLL_S
 
 from .conftest import REPO, free_port, start_broker
 
@@ -21,10 +25,16 @@ def _workers(broker) -> list[psutil.Process]:
             and p.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(p.cmdline())]
 
 
+def _ready(out: Path) -> set[int]:
+    """The workers the supervisor has logged (in its output `out`) as ready: their application started."""
+    return {int(pid) for pid in re.findall(r"worker process \[(\d+)\] is ready", out.read_text())}
+
+
 def _two_workers(broker, gone: int | None = None) -> list[psutil.Process] | None:
-    """Both workers, once there are two (and neither is the process `gone`)."""
-    workers = _workers(broker)
-    return workers if len(workers) == 2 and gone not in {w.pid for w in workers} else None
+    """Both workers, once there are two, both ready (and neither is the process `gone`)."""
+    workers, ready = _workers(broker), _ready(broker.workdir / "broker.out")
+    pids = {w.pid for w in workers}
+    return workers if len(workers) == 2 and gone not in pids and pids <= ready else None
 
 
 def _established(worker: psutil.Process, port: int) -> int:
@@ -32,7 +42,7 @@ def _established(worker: psutil.Process, port: int) -> int:
                and c.laddr.port == port)
 
 
-def _until(predicate, seconds: float = 30.0):
+def _until(predicate, seconds: float = 120.0):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         value = predicate()
@@ -103,3 +113,33 @@ def test_workers_that_cannot_start_the_application_stop_the_broker(tmp_path):
     assert result.returncode == 3, result.stderr[-2000:]
     assert "could not start the application" in result.stderr
     assert "could not start" in " ".join(result.stderr.split()[-30:])
+
+
+
+
+def test_a_worker_killed_before_it_was_ready_is_replaced(trust_dirs, tmp_path):
+    """A signal, not the application, ended it: the broker starts another instead of stopping. The KEK file is
+    a named pipe no one writes to, so every worker waits in its start-up and none can become ready."""
+    anchors, bundle = trust_dirs
+    out, kek = tmp_path / "broker.out", tmp_path / "kek.fifo"
+    os.mkfifo(kek)
+    proc = subprocess.Popen([sys.executable, "-m", "veil.cli.main", "broker", "serve", "--db",
+                             f"sqlite:///{tmp_path / 'broker.db'}", "--port", str(free_port()), "--workers",
+                             "2", "--kek-file", str(kek), "--allow-emulated", "--emulated-anchors",
+                             str(anchors), "--collateral", str(bundle)], cwd=tmp_path,
+                            env=os.environ | {"PYTHONPATH": str(REPO)}, stdout=open(out, "w"),
+                            stderr=subprocess.STDOUT)
+    started = lambda: [int(p) for p in re.findall(r"started worker process \[(\d+)\]", out.read_text())]  # noqa: E731
+    try:
+        first = _until(lambda: started()[:1], seconds=60)[0]
+        os.kill(first, signal.SIGKILL)
+        _until(lambda: len(started()) == 3)
+        time.sleep(POLL_S * 2)
+        assert proc.poll() is None, out.read_text()[-3000:]
+        assert f"worker process [{first}] exited with -9; starting another" in out.read_text()
+        assert not _ready(out)
+    finally:
+        for child in psutil.Process(proc.pid).children():
+            child.kill()
+        proc.kill()
+        proc.wait(60)
