@@ -13,8 +13,11 @@ own HTTP protocol, lifespan and shutdown, exactly as uvicorn would serve the
 connections it accepted itself. A worker that dies is replaced, unless it exited
 of itself before its application started (it would again: the broker stops, exit
 status 3); one killed by a signal is replaced even then, as the signal, not the
-application, ended it. SIGINT or SIGTERM stops accepting, then stops the
-workers, each finishing its requests first.
+application, ended it. A ready worker that stops answering the supervisor's
+pings on its channel (its event loop is stuck, or the process is stopped) is
+killed after `timeout_s` and so replaced; meanwhile it is handed nothing.
+SIGINT or SIGTERM stops accepting, then stops the workers, each finishing its
+requests first.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ STARTUP_FAILURE = 3            # uvicorn's exit status for an application that f
 STOP_TIMEOUT_S = 30.0          # how long a stopping worker may take before it is killed
 MAX_FDS = 64                   # connections taken from the channel in one read
 READY = b"r"                   # what a worker says on its channel once its application has started
+PING, PONG = b"p", b"o"        # the supervisor's health ping on a ready worker's channel, and the answer
+TIMEOUT_S = 30.0               # how long a ready worker may leave pings unanswered before it is killed
 
 
 class Server(uvicorn.Server):
@@ -62,6 +67,8 @@ class HandedServer(Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=[])        # lifespan and server state; no listener of its own
+        if self.should_exit:                      # the application did not start: say nothing
+            return
         loop = asyncio.get_running_loop()
         self._channel.sendall(READY)
         self._channel.setblocking(False)
@@ -83,6 +90,11 @@ class HandedServer(Server):
                 loop.remove_reader(self._channel.fileno())
                 self.should_exit = True
                 return
+            if PING in data:
+                try:
+                    self._channel.send(PONG)
+                except OSError:                   # full or closed: the supervisor hears nothing, as if hung
+                    pass
             for fd in fds:
                 conn = socket.socket(fileno=fd)
                 loop.create_task(self._connect(loop, conn))
@@ -115,16 +127,21 @@ class _Worker:
     process: BaseProcess
     channel: socket.socket                        # the supervisor's end
     ready: bool = False                           # it has said so: its application started
+    answered: float = 0.0                         # when it last answered a ping (monotonic), once ready
+    killed: bool = False                          # for not answering: its end of file is on its way
 
 
 class Supervisor:
     """Accepts on the listening socket and hands each connection to the next worker (ready ones first)."""
 
-    def __init__(self, config: uvicorn.Config, workers: int) -> None:
+    def __init__(self, config: uvicorn.Config, workers: int, timeout_s: float = TIMEOUT_S) -> None:
         if workers < 2:
             raise ValueError("a supervisor is for two or more workers; run uvicorn.Server itself for one")
+        if timeout_s <= 0:
+            raise ValueError("the worker timeout must be positive")
         self.config = config
         self.count = workers
+        self.timeout_s = timeout_s
         self.workers: list[_Worker] = []
         self.status = 0                           # the exit status `run` ends with
         self._next = 0
@@ -140,13 +157,17 @@ class Supervisor:
         self.workers = [self._spawn() for _ in range(self.count)]
         previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         log.info("supervisor [%d]: %d workers, each handed connections in turn", os.getpid(), self.count)
+        pinged = time.monotonic()
         try:
             while not self._stopping:
-                for key, _ in self._selector.select(POLL_S):
+                for key, _ in self._selector.select(min(POLL_S, self.timeout_s / 4)):
                     if key.data is None:
                         self._accept(listener)
                     else:
                         self._heard(key.data)
+                if time.monotonic() - pinged >= min(POLL_S, self.timeout_s / 4):
+                    pinged = time.monotonic()
+                    self._check_health(pinged)
         finally:
             self._selector.close()
             listener.close()
@@ -162,6 +183,7 @@ class Supervisor:
         process = self._context.Process(target=_worker_main, args=(self.config, theirs), name="veil-broker-worker")
         process.start()
         theirs.close()
+        mine.setblocking(False)                   # a worker that reads nothing must not stop the supervisor
         worker = _Worker(process, mine)
         self._selector.register(mine, selectors.EVENT_READ, worker)
         log.info("started worker process [%d]", process.pid)
@@ -177,6 +199,8 @@ class Supervisor:
             if READY in said and not worker.ready:
                 worker.ready = True
                 log.info("worker process [%d] is ready", worker.process.pid)
+            if READY in said or PONG in said:
+                worker.answered = time.monotonic()
             return
         self._selector.unregister(worker.channel)
         worker.channel.close()
@@ -193,6 +217,25 @@ class Supervisor:
         log.warning("worker process [%d] exited with %s; starting another", worker.process.pid, exitcode)
         self.workers[self.workers.index(worker)] = self._spawn()
 
+    def _responsive(self, worker: _Worker, now: float) -> bool:
+        return not worker.killed and now - worker.answered < self.timeout_s / 2
+
+    def _check_health(self, now: float) -> None:
+        """Ping each ready worker; kill one that has answered nothing for `timeout_s` (_heard replaces it)."""
+        for worker in self.workers:
+            if not worker.ready or worker.killed:
+                continue
+            if now - worker.answered >= self.timeout_s:
+                log.error("worker process [%d] answered no ping in %g s; killing it", worker.process.pid,
+                          self.timeout_s)
+                worker.killed = True
+                worker.process.kill()
+                continue
+            try:
+                worker.channel.send(PING)
+            except OSError:                               # its channel is full: it reads nothing
+                pass
+
     def _accept(self, listener: socket.socket) -> None:
         for _ in range(MAX_FDS):
             try:
@@ -207,9 +250,10 @@ class Supervisor:
                 self._hand(conn)
 
     def _hand(self, conn: socket.socket) -> None:
-        """Pass `conn` to the next ready worker (to the next one at all while none is ready yet)."""
+        """Pass `conn` to the next ready worker that answers its pings (to the next one at all while none is)."""
         order = [self.workers[(self._next + i) % len(self.workers)] for i in range(len(self.workers))]
-        for worker in [w for w in order if w.ready] or order:
+        now = time.monotonic()
+        for worker in [w for w in order if w.ready and self._responsive(w, now)] or order:
             try:
                 socket.send_fds(worker.channel, [b"c"], [conn.fileno()])
             except OSError:                              # it is exiting: _heard replaces it
@@ -231,14 +275,15 @@ class Supervisor:
             worker.channel.close()
 
 
-def serve(config: uvicorn.Config, workers: int) -> int:
-    """Serve `config`'s application until stopped: in this process for one worker, else under a Supervisor.
-    The exit status: 0, or STARTUP_FAILURE when the application could not start."""
+def serve(config: uvicorn.Config, workers: int, timeout_s: float = TIMEOUT_S) -> int:
+    """Serve `config`'s application until stopped: in this process for one worker, else under a Supervisor
+    (which kills and replaces a worker that answers no ping for `timeout_s`). The exit status: 0, or
+    STARTUP_FAILURE when the application could not start."""
     if workers <= 1:
         server = Server(config)
         server.run()
         return 0 if server.started else STARTUP_FAILURE
     config.workers = workers
-    supervisor = Supervisor(config, workers)
+    supervisor = Supervisor(config, workers, timeout_s)
     supervisor.run()
     return supervisor.status

@@ -143,3 +143,33 @@ def test_a_worker_killed_before_it_was_ready_is_replaced(trust_dirs, tmp_path):
             child.kill()
         proc.kill()
         proc.wait(60)
+
+
+def test_a_worker_that_stops_answering_is_killed_and_replaced(trust_dirs, tmp_path):
+    """A stopped worker (SIGSTOP: alive, answering nothing) is handed no new connections once its pings go
+    unanswered, then is killed after --worker-timeout and replaced; the broker answers throughout."""
+    anchors, bundle = trust_dirs
+    broker = start_broker(tmp_path, f"sqlite:///{tmp_path / 'broker.db'}", "--workers", "2", "--worker-timeout",
+                          "3", "--allow-emulated", "--emulated-anchors", str(anchors), "--collateral", str(bundle))
+    try:
+        hung, other = _until(lambda: _two_workers(broker))
+        os.kill(hung.pid, signal.SIGSTOP)
+        time.sleep(2)                                 # past half the timeout: it is no longer handed anything
+        for _ in range(6):                            # new connections, each answered by the other worker
+            assert httpx.get(broker.url + "/readyz", timeout=10).status_code == 200
+        replaced = _until(lambda: _two_workers(broker, gone=hung.pid), seconds=60)
+        assert other.pid in {w.pid for w in replaced}
+        out = (tmp_path / "broker.out").read_text()
+        assert f"worker process [{hung.pid}] answered no ping in 3 s; killing it" in out
+        assert f"worker process [{hung.pid}] exited with -9; starting another" in out
+    finally:
+        broker.stop()
+
+
+def test_the_worker_timeout_must_be_at_least_a_second(tmp_path):
+    env = os.environ | {"PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-m", "veil.cli.main", "broker", "serve", "--db",
+                             f"sqlite:///{tmp_path / 'broker.db'}", "--workers", "2", "--worker-timeout", "0"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "--worker-timeout" in result.stderr
+    assert not (tmp_path / "broker.db").exists()

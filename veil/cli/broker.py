@@ -62,6 +62,9 @@ def serve(
     port: Annotated[int, typer.Option(help="Port (0: any free port).")] = 8080,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes; with two or more, this process accepts "
                                          "and hands each connection to the next worker.")] = 1,
+    worker_timeout: Annotated[float, typer.Option(min=1.0, help="Seconds a worker may leave the supervisor's "
+                                                  "pings unanswered before it is killed and replaced (with two or "
+                                                  "more workers).")] = 30.0,
     threads: Annotated[int, typer.Option(min=1, max=256, help="Threads per worker for verification and "
                                          "database work.")] = 4,
     allow_emulated: Annotated[bool, typer.Option(help="Accept emulated trust anchors (development only).")] = False,
@@ -113,7 +116,7 @@ def serve(
                             ssl_certfile=str(tls_cert) if tls_cert else None,
                             ssl_keyfile=str(tls_key) if tls_key else None, access_log=False, log_level="info",
                             proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips)
-    status = serving.serve(config, workers)        # two or more workers: handed connections in turn
+    status = serving.serve(config, workers, worker_timeout)   # two or more workers: handed connections in turn
     if status:
         fail("the broker could not start (see the log above)", code=status)
 
