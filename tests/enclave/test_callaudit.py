@@ -264,14 +264,14 @@ def test_server_records_each_engine_call_signed_with_its_attested_key(server, is
     stub = vllm_engine_pb2_grpc.VllmEngineStub(channel)
     before = server.calls.head()[0]
     with pytest.raises(grpc.RpcError) as err:          # no token
-        list(stub.Generate(vllm_engine_pb2.GenerateRequest(text=SECRET), timeout=10))
+        list(stub.Generate(vllm_engine_pb2.GenerateRequest(text=SECRET), timeout=30))
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
     with pytest.raises(grpc.RpcError) as err:          # authenticated; no engine behind it
-        stub.GetModelInfo(vllm_engine_pb2.GetModelInfoRequest(), timeout=10,
+        stub.GetModelInfo(vllm_engine_pb2.GetModelInfoRequest(), timeout=30,
                           metadata=[("authorization", f"Bearer {issuer.token('alice')}")])
     assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
     from grpc_health.v1 import health_pb2, health_pb2_grpc
-    health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)   # public: not metered
+    health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=30)   # public: not metered
     channel.close()
 
     entries = server.calls.entries()
