@@ -262,6 +262,7 @@ def main() -> None:
                       "broker_cpu_ms_per_release": round(rel["server_cpu_ms"], 3),
                       "load_cpu_ms_per_release": round(rel["client_cpu_ms"], 3),
                       "floor_server_cpu_ms_per_request": round(flo["server_cpu_ms"], 3),
+                      "floor_load_cpu_ms_per_request": round(flo["client_cpu_ms"], 3),
                       "floor_p50_ms_64": round(flo["p50_ms"], 2), "floor_p99_ms_64": round(flo["p99_ms"], 2)}))
 
 

@@ -16,8 +16,11 @@ status 3); one killed by a signal is replaced even then, as the signal, not the
 application, ended it. A ready worker that stops answering the supervisor's
 pings on its channel (its event loop is stuck, or the process is stopped) is
 killed after `timeout_s` and so replaced; meanwhile it is handed nothing.
-SIGINT or SIGTERM stops accepting, then stops the workers, each finishing its
-requests first.
+SIGHUP restarts the workers one at a time: a new worker is started, and once
+it is ready it takes an old one's place and the old one finishes its open
+requests and exits; if a new worker cannot start the application, the restart
+stops there and the running workers keep serving. SIGINT or SIGTERM stops
+accepting, then stops the workers, each finishing its requests first.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import signal
 import socket
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 
 import uvicorn
@@ -41,6 +44,7 @@ log = logging.getLogger("uvicorn.error")         # configured by uvicorn.Config,
 POLL_S = 0.5                   # how long the supervisor waits on its sockets before it looks at its stop flag
 STARTUP_FAILURE = 3            # uvicorn's exit status for an application that failed to start
 STOP_TIMEOUT_S = 30.0          # how long a stopping worker may take before it is killed
+RESTART_START_S = 120.0        # how long a restart's new worker may take to become ready
 MAX_FDS = 64                   # connections taken from the channel in one read
 READY = b"r"                   # what a worker says on its channel once its application has started
 PING, PONG = b"p", b"o"        # the supervisor's health ping on a ready worker's channel, and the answer
@@ -129,6 +133,8 @@ class _Worker:
     ready: bool = False                           # it has said so: its application started
     answered: float = 0.0                         # when it last answered a ping (monotonic), once ready
     killed: bool = False                          # for not answering: its end of file is on its way
+    retired_at: float | None = None               # when it was told to finish and exit (a restart replaced it)
+    started_at: float = field(default_factory=time.monotonic)
 
 
 class Supervisor:
@@ -142,10 +148,14 @@ class Supervisor:
         self.config = config
         self.count = workers
         self.timeout_s = timeout_s
-        self.workers: list[_Worker] = []
+        self.workers: list[_Worker] = []          # the workers handed connections
         self.status = 0                           # the exit status `run` ends with
         self._next = 0
         self._stopping = False
+        self._restart_asked = False
+        self._to_retire: list[_Worker] = []       # a restart's old workers, not yet replaced
+        self._incoming: _Worker | None = None     # a restart's new worker, until it is ready
+        self._retiring: list[_Worker] = []        # replaced workers finishing their requests
         self._context = multiprocessing.get_context("spawn")
         self._selector = selectors.DefaultSelector()
 
@@ -156,6 +166,7 @@ class Supervisor:
         self._selector.register(listener, selectors.EVENT_READ)
         self.workers = [self._spawn() for _ in range(self.count)]
         previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._ask_restart)
         log.info("supervisor [%d]: %d workers, each handed connections in turn", os.getpid(), self.count)
         pinged = time.monotonic()
         try:
@@ -168,6 +179,10 @@ class Supervisor:
                 if time.monotonic() - pinged >= min(POLL_S, self.timeout_s / 4):
                     pinged = time.monotonic()
                     self._check_health(pinged)
+                if self._restart_asked:
+                    self._restart_asked = False
+                    self._begin_restart()
+                self._advance_restart()
         finally:
             self._selector.close()
             listener.close()
@@ -177,6 +192,35 @@ class Supervisor:
 
     def _stop(self, *_args) -> None:
         self._stopping = True
+
+    def _ask_restart(self, *_args) -> None:
+        self._restart_asked = True
+
+    def _begin_restart(self) -> None:
+        if self._to_retire or self._incoming is not None:
+            log.warning("SIGHUP: a restart is already under way")
+            return
+        self._to_retire = list(self.workers)
+        log.info("SIGHUP: restarting %d workers one at a time", len(self._to_retire))
+
+    def _advance_restart(self) -> None:
+        """Start the next new worker; once it is ready, it takes the next old worker's place."""
+        if self._incoming is None:
+            if self._to_retire:
+                self._incoming = self._spawn()   # handed nothing until it takes a place
+            return
+        if not self._incoming.ready:
+            return
+        old, new = self._to_retire.pop(0), self._incoming
+        self._incoming = None
+        self.workers[self.workers.index(old)] = new
+        old.retired_at = time.monotonic()
+        self._retiring.append(old)
+        os.kill(old.process.pid, signal.SIGTERM)
+        log.info("worker process [%d] took the place of [%d], which finishes its open requests and exits",
+                 new.process.pid, old.process.pid)
+        if not self._to_retire:
+            log.info("restart complete: %d workers", len(self.workers))
 
     def _spawn(self) -> _Worker:
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -205,9 +249,20 @@ class Supervisor:
         self._selector.unregister(worker.channel)
         worker.channel.close()
         worker.process.join(STOP_TIMEOUT_S)
+        exitcode = worker.process.exitcode
+        if worker in self._retiring:
+            self._retiring.remove(worker)
+            log.info("worker process [%d] retired (exit status %s)", worker.process.pid, exitcode)
+            return
         if self._stopping:
             return
-        exitcode = worker.process.exitcode
+        if worker is self._incoming:             # a restart's new worker died before it was ready
+            log.error("worker process [%d] could not start the application (exit status %s); the restart "
+                      "stops here and the running workers keep serving", worker.process.pid, exitcode)
+            self._incoming, self._to_retire = None, []
+            return
+        if worker in self._to_retire:            # its replacement below already has the new start-up
+            self._to_retire.remove(worker)
         if not worker.ready and exitcode is not None and exitcode >= 0:
             # it ended of itself before its application started: so would the next one
             log.error("worker process [%d] could not start the application (exit status %s); stopping",
@@ -221,7 +276,19 @@ class Supervisor:
         return not worker.killed and now - worker.answered < self.timeout_s / 2
 
     def _check_health(self, now: float) -> None:
-        """Ping each ready worker; kill one that has answered nothing for `timeout_s` (_heard replaces it)."""
+        """Ping each ready worker; kill one that has answered nothing for `timeout_s` (_heard replaces it), and
+        a retired one still finishing its requests after STOP_TIMEOUT_S."""
+        new = self._incoming
+        if new is not None and not new.ready and not new.killed and now - new.started_at >= RESTART_START_S:
+            log.error("worker process [%d] is not ready after %g s; killing it", new.process.pid, RESTART_START_S)
+            new.killed = True
+            new.process.kill()
+        for worker in self._retiring:
+            if not worker.killed and now - worker.retired_at >= STOP_TIMEOUT_S:
+                log.warning("worker process [%d] is still finishing after %g s; killing it", worker.process.pid,
+                            STOP_TIMEOUT_S)
+                worker.killed = True
+                worker.process.kill()
         for worker in self.workers:
             if not worker.ready or worker.killed:
                 continue
@@ -264,10 +331,11 @@ class Supervisor:
 
     def _shutdown(self) -> None:
         """Stop the workers: each finishes its open requests (uvicorn's graceful shutdown), then exits."""
-        for worker in self.workers:
+        everyone = self.workers + self._retiring + ([self._incoming] if self._incoming else [])
+        for worker in everyone:
             if worker.process.is_alive():
                 os.kill(worker.process.pid, signal.SIGTERM)
-        for worker in self.workers:
+        for worker in everyone:
             worker.process.join(STOP_TIMEOUT_S)
             if worker.process.is_alive():
                 worker.process.kill()

@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -173,3 +174,59 @@ def test_the_worker_timeout_must_be_at_least_a_second(tmp_path):
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "--worker-timeout" in result.stderr
     assert not (tmp_path / "broker.db").exists()
+
+
+def _hammer(url: str, stop: threading.Event, answered: list[int], failures: list[str]) -> None:
+    """New connections, one request each, until `stop`: what a restart must not interrupt."""
+    while not stop.is_set():
+        try:
+            status = httpx.get(url + "/readyz", timeout=30).status_code
+            (answered if status == 200 else failures).append(status)
+        except httpx.HTTPError as exc:
+            failures.append(repr(exc))
+
+
+def test_sighup_restarts_the_workers_one_at_a_time_while_serving(trust_dirs, tmp_path):
+    anchors, bundle = trust_dirs
+    broker = start_broker(tmp_path, f"sqlite:///{tmp_path / 'broker.db'}", "--workers", "2", "--allow-emulated",
+                          "--emulated-anchors", str(anchors), "--collateral", str(bundle))
+    stop, answered, failures = threading.Event(), [], []
+    client = threading.Thread(target=_hammer, args=(broker.url, stop, answered, failures))
+    try:
+        old = {w.pid for w in _until(lambda: _two_workers(broker))}
+        client.start()
+        broker.proc.send_signal(signal.SIGHUP)
+        new = _until(lambda: (w := _two_workers(broker)) and not old & {p.pid for p in w} and w)
+        out = tmp_path / "broker.out"
+        _until(lambda: out.read_text().count("retired (exit status") == 2)
+        stop.set()
+        client.join(60)
+        assert not failures and len(answered) > 20           # every request answered, during and after
+        text = out.read_text()
+        assert "restart complete: 2 workers" in text
+        assert text.count("Application shutdown complete") == 2      # each old worker shut down gracefully
+        for worker in new:
+            assert f"worker process [{worker.pid}] took the place of" in text
+        assert broker.proc.poll() is None
+    finally:
+        stop.set()
+        broker.stop()
+
+
+def test_a_restart_whose_new_worker_cannot_start_leaves_the_old_workers_serving(trust_dirs, tmp_path):
+    anchors, bundle = trust_dirs
+    broker = start_broker(tmp_path, f"sqlite:///{tmp_path / 'broker.db'}", "--workers", "2", "--allow-emulated",
+                          "--emulated-anchors", str(anchors), "--collateral", str(bundle))
+    try:
+        old = {w.pid for w in _until(lambda: _two_workers(broker))}
+        kek = tmp_path / "broker-kek.key"                   # the default --kek-file, read by each new worker
+        kek.rename(tmp_path / "kek.moved")
+        kek.mkdir()
+        broker.proc.send_signal(signal.SIGHUP)
+        out = tmp_path / "broker.out"
+        _until(lambda: "the restart stops here and the running workers keep serving" in out.read_text())
+        assert {w.pid for w in _workers(broker)} == old
+        assert httpx.get(broker.url + "/readyz", timeout=30).status_code == 200
+        assert broker.proc.poll() is None
+    finally:
+        broker.stop()
