@@ -1,8 +1,16 @@
-"""Prometheus metrics, in a registry per app (per worker process; see docs/broker.md)."""
+"""Prometheus metrics, in a registry per app. Under the supervisor (`--workers N`, keybroker/serving.py)
+each worker's values live in files of a directory the supervisor made (prometheus_client's multiprocess
+mode, PROMETHEUS_MULTIPROC_DIR), and any worker's /metrics answers with all workers' values summed, a dead
+worker's counts included."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class Metrics:
@@ -26,3 +34,14 @@ class Metrics:
                                            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=self.registry)
         self.admin = Counter("veil_broker_admin_actions_total", "Admin actions", ["action"],
                              registry=self.registry)
+
+
+def exposition(metrics: Metrics) -> bytes:
+    """The text exposition for /metrics: every worker's values where the supervisor keeps them in files,
+    else this process's registry."""
+    path = os.environ.get(MULTIPROCESS_ENV)
+    if not path:
+        return generate_latest(metrics.registry)
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path)
+    return generate_latest(registry)

@@ -21,6 +21,10 @@ it is ready it takes an old one's place and the old one finishes its open
 requests and exits; if a new worker cannot start the application, the restart
 stops there and the running workers keep serving. SIGINT or SIGTERM stops
 accepting, then stops the workers, each finishing its requests first.
+
+The workers keep their Prometheus metrics in files of a private directory the
+supervisor makes and removes (prometheus_client's multiprocess mode), so that
+whichever worker answers /metrics reports all of them.
 """
 
 from __future__ import annotations
@@ -31,14 +35,19 @@ import logging
 import multiprocessing
 import os
 import selectors
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 
 import uvicorn
+from prometheus_client import multiprocess
+
+from .metrics import MULTIPROCESS_ENV
 
 log = logging.getLogger("uvicorn.error")         # configured by uvicorn.Config, as uvicorn logs its own processes
 POLL_S = 0.5                   # how long the supervisor waits on its sockets before it looks at its stop flag
@@ -160,6 +169,16 @@ class Supervisor:
         self._selector = selectors.DefaultSelector()
 
     def run(self) -> None:
+        own_metrics = MULTIPROCESS_ENV not in os.environ       # else the operator's directory, left as it is
+        if own_metrics:
+            os.environ[MULTIPROCESS_ENV] = tempfile.mkdtemp(prefix="veil-broker-metrics-")   # 0700
+        try:
+            self._run()
+        finally:
+            if own_metrics:
+                shutil.rmtree(os.environ.pop(MULTIPROCESS_ENV), ignore_errors=True)
+
+    def _run(self) -> None:
         listener = self.config.bind_socket()
         listener.listen(self.config.backlog)
         listener.setblocking(False)
@@ -250,6 +269,7 @@ class Supervisor:
         worker.channel.close()
         worker.process.join(STOP_TIMEOUT_S)
         exitcode = worker.process.exitcode
+        multiprocess.mark_process_dead(worker.process.pid, os.environ[MULTIPROCESS_ENV])   # its live gauges
         if worker in self._retiring:
             self._retiring.remove(worker)
             log.info("worker process [%d] retired (exit status %s)", worker.process.pid, exitcode)

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from keybroker.serving import POLL_S
 
@@ -230,3 +231,32 @@ def test_a_restart_whose_new_worker_cannot_start_leaves_the_old_workers_serving(
         assert broker.proc.poll() is None
     finally:
         broker.stop()
+
+
+def _denied_without_session(url: str) -> float:
+    """Scrape /metrics on a fresh connection: the count of resource requests denied for want of a session."""
+    families = text_string_to_metric_families(httpx.get(url + "/metrics", timeout=30).text)
+    return sum(sample.value for family in families if family.name == "veil_broker_denials"
+               for sample in family.samples if sample.name == "veil_broker_denials_total"
+               and sample.labels == {"stage": "release", "reason": "kbs.no_session"})
+
+
+def test_metrics_count_every_workers_requests_whichever_worker_answers(trust_dirs, tmp_path):
+    """Fresh connections go to the workers in turn; each scrape reports all of them, a killed worker's counts
+    included, and the supervisor removes its metrics directory when it stops."""
+    anchors, bundle = trust_dirs
+    broker = start_broker(tmp_path, f"sqlite:///{tmp_path / 'broker.db'}", "--workers", "2", "--allow-emulated",
+                          "--emulated-anchors", str(anchors), "--collateral", str(bundle))
+    try:
+        workers = _until(lambda: _two_workers(broker))
+        directory = Path(workers[0].environ()["PROMETHEUS_MULTIPROC_DIR"])
+        assert directory.is_dir() and directory.stat().st_mode & 0o077 == 0
+        for _ in range(6):                                 # each on its own connection: three per worker
+            assert httpx.get(broker.url + "/kbs/v0/resource/dev/model/dek", timeout=30).status_code == 401
+        assert [_denied_without_session(broker.url) for _ in range(4)] == [6.0] * 4
+        os.kill(workers[0].pid, signal.SIGKILL)
+        _until(lambda: _two_workers(broker, gone=workers[0].pid))
+        assert [_denied_without_session(broker.url) for _ in range(4)] == [6.0] * 4
+    finally:
+        broker.stop()
+    assert not directory.exists()
