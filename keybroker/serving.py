@@ -165,6 +165,7 @@ class Supervisor:
         self._to_retire: list[_Worker] = []       # a restart's old workers, not yet replaced
         self._incoming: _Worker | None = None     # a restart's new worker, until it is ready
         self._retiring: list[_Worker] = []        # replaced workers finishing their requests
+        self._tick = min(POLL_S, timeout_s / 4)   # how often it looks at its flags and pings the workers
         self._context = multiprocessing.get_context("spawn")
         self._selector = selectors.DefaultSelector()
 
@@ -190,12 +191,12 @@ class Supervisor:
         pinged = time.monotonic()
         try:
             while not self._stopping:
-                for key, _ in self._selector.select(min(POLL_S, self.timeout_s / 4)):
+                for key, _ in self._selector.select(self._tick):
                     if key.data is None:
                         self._accept(listener)
                     else:
                         self._heard(key.data)
-                if time.monotonic() - pinged >= min(POLL_S, self.timeout_s / 4):
+                if time.monotonic() - pinged >= self._tick:
                     pinged = time.monotonic()
                     self._check_health(pinged)
                 if self._restart_asked:
@@ -230,16 +231,23 @@ class Supervisor:
             return
         if not self._incoming.ready:
             return
-        old, new = self._to_retire.pop(0), self._incoming
-        self._incoming = None
+        new, self._incoming = self._incoming, None
+        if not self._to_retire:                  # the old ones died meanwhile; their replacements started anew
+            self._retire(new)
+            return
+        old = self._to_retire.pop(0)
         self.workers[self.workers.index(old)] = new
-        old.retired_at = time.monotonic()
-        self._retiring.append(old)
-        os.kill(old.process.pid, signal.SIGTERM)
+        self._retire(old)
         log.info("worker process [%d] took the place of [%d], which finishes its open requests and exits",
                  new.process.pid, old.process.pid)
         if not self._to_retire:
             log.info("restart complete: %d workers", len(self.workers))
+
+    def _retire(self, worker: _Worker) -> None:
+        """Tell `worker` (handed nothing any more) to finish its open requests and exit."""
+        worker.retired_at = time.monotonic()
+        self._retiring.append(worker)
+        os.kill(worker.process.pid, signal.SIGTERM)
 
     def _spawn(self) -> _Worker:
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
