@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import os
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from .output import EXIT_BAD_INPUT, EXIT_FAILED, console, err_console, fail, print_json
+
+
+class LogFormatChoice(StrEnum):
+    text = "text"
+    json = "json"
+
 
 app = typer.Typer(help="The key broker: serve, init, migrate, policy-push.", no_args_is_help=True)
 
@@ -82,6 +89,8 @@ def serve(
     denial_storage: Annotated[str, typer.Option(help="Where the denial budget is kept (`limits` storage URI, no "
                                                 "credentials): memory:// per worker, redis://HOST:PORT shared.")]
     = "memory://",
+    log_format: Annotated[LogFormatChoice, typer.Option(help="Log lines as text (`key=value` fields) or as one "
+                                                        "JSON object each.")] = LogFormatChoice.text,
     forwarded_allow_ips: Annotated[str, typer.Option(help="Proxies whose X-Forwarded-For names the client "
                                                      "(comma-separated addresses or networks). Behind an ingress, "
                                                      "name it: else every client shares the proxy's denial "
@@ -92,6 +101,7 @@ def serve(
 
     from keybroker import serving
     from keybroker.errors import BrokerError
+    from keybroker.logs import log_config
     from keybroker.settings import ENV_VAR
     from keybroker.state import EMULATED_BANNER, build_anchors
 
@@ -106,7 +116,7 @@ def serve(
         fail(exc.message, code=EXIT_BAD_INPUT)
     except (OSError, ValueError) as exc:
         fail(f"cannot load emulated anchors: {exc}")
-    if anchors.has_emulated:
+    if anchors.has_emulated and log_format is LogFormatChoice.text:     # in JSON, each worker logs it as a warning record
         err_console.print(f"[bold red on yellow] WARNING [/] [bold]{EMULATED_BANNER}[/]")
     if (tls_cert is None) != (tls_key is None):
         fail("--tls-cert and --tls-key go together")
@@ -115,6 +125,7 @@ def serve(
     config = uvicorn.Config("keybroker.app:app_from_env", factory=True, host=host, port=port,
                             ssl_certfile=str(tls_cert) if tls_cert else None,
                             ssl_keyfile=str(tls_key) if tls_key else None, access_log=False, log_level="info",
+                            log_config=log_config(log_format.value),
                             proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips)
     status = serving.serve(config, workers, worker_timeout)   # two or more workers: handed connections in turn
     if status:
