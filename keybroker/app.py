@@ -77,7 +77,8 @@ class _DenialGate:
             except TooManyDenials as exc:
                 state.metrics.rate_limited.inc()
                 status, body = problem(exc)
-                log.info("request refused", extra={"code": exc.code, "status": status})
+                log.info("request refused", extra={"code": exc.code, "status": status, "method": scope["method"],
+                                                   "path": scope["path"], "client": scope["client"][0]})
                 refusal = JSONResponse(body, status_code=status, headers={"Retry-After": str(exc.retry_after)})
                 return await refusal(scope, receive, send)
         return await self.app(scope, receive, send)
@@ -88,8 +89,7 @@ def _handlers(app: FastAPI, settings: BrokerSettings) -> None:
     async def broker_error(request: Request, exc: BrokerError) -> JSONResponse:
         status = settings.policy_deny_status if isinstance(exc, PolicyDenied) else None
         status, body = problem(exc, status)
-        log.info("request refused", extra={"code": exc.code, "status": status})
-        _spend_denial(request, status)
+        _refused(request, exc.code, status)
         return JSONResponse(body, status_code=status)
 
     @app.exception_handler(RequestValidationError)
@@ -97,14 +97,18 @@ def _handlers(app: FastAPI, settings: BrokerSettings) -> None:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(p) for p in first.get("loc", ()))
         status, body = problem(BadRequest("request.invalid", f"{where}: {first.get('msg')}"))
-        _spend_denial(request, status)
+        _refused(request, "request.invalid", status)
         return JSONResponse(body, status_code=status)
 
 
-def _spend_denial(request: Request, status: int) -> None:
-    """A KBS error answer spends one unit of the client address's denial budget (keybroker/denials.py)."""
-    if 400 <= status < 500 and request.url.path.startswith(KBS_PREFIX) and request.client is not None:
-        request.app.state.broker.denials.spend(request.client.host)
+def _refused(request: Request, code: str, status: int) -> None:
+    """Log an error answer (its code, not its message), and spend one unit of the client address's denial
+    budget if it is a KBS client error (keybroker/denials.py)."""
+    client = request.client.host if request.client else None
+    log.info("request refused", extra={"code": code, "status": status, "method": request.method,
+                                       "path": request.url.path, "client": client})
+    if 400 <= status < 500 and request.url.path.startswith(KBS_PREFIX) and client is not None:
+        request.app.state.broker.denials.spend(client)
 
 
 def create_app(settings: BrokerSettings, state: BrokerState | None = None) -> FastAPI:

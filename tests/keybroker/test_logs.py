@@ -50,4 +50,5 @@ def test_a_json_broker_writes_only_json_lines(trust_dirs, tmp_path):
     assert "Application startup complete." in messages and "Application shutdown complete." in messages
     assert any(r["level"] == "WARNING" and "EMULATED TRUST ANCHORS" in r["message"] for r in records)
     refused = [r for r in records if r["message"] == "request refused"]
-    assert [(r["code"], r["status"]) for r in refused] == [("kbs.no_session", 401)]
+    assert [(r["code"], r["status"], r["method"], r["path"], r["client"]) for r in refused] == [
+        ("kbs.no_session", 401, "GET", "/kbs/v0/resource/dev/model/dek", "127.0.0.1")]
