@@ -19,8 +19,10 @@ killed after `timeout_s` and so replaced; meanwhile it is handed nothing.
 SIGHUP restarts the workers one at a time: a new worker is started, and once
 it is ready it takes an old one's place and the old one finishes its open
 requests and exits; if a new worker cannot start the application, the restart
-stops there and the running workers keep serving. SIGINT or SIGTERM stops
-accepting, then stops the workers, each finishing its requests first.
+stops there and the running workers keep serving. SIGTTIN starts one more
+worker and SIGTTOU retires one (never the last), as with gunicorn. SIGINT or
+SIGTERM stops accepting, then stops the workers, each finishing its requests
+first.
 
 The workers keep their Prometheus metrics in files of a private directory the
 supervisor makes and removes (prometheus_client's multiprocess mode), so that
@@ -162,6 +164,7 @@ class Supervisor:
         self._next = 0
         self._stopping = False
         self._restart_asked = False
+        self._resize_asked = 0                    # SIGTTIN adds one, SIGTTOU takes one away
         self._to_retire: list[_Worker] = []       # a restart's old workers, not yet replaced
         self._incoming: _Worker | None = None     # a restart's new worker, until it is ready
         self._retiring: list[_Worker] = []        # replaced workers finishing their requests
@@ -187,6 +190,8 @@ class Supervisor:
         self.workers = [self._spawn() for _ in range(self.count)]
         previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._ask_restart)
+        previous[signal.SIGTTIN] = signal.signal(signal.SIGTTIN, self._ask_resize)
+        previous[signal.SIGTTOU] = signal.signal(signal.SIGTTOU, self._ask_resize)
         log.info("supervisor [%d]: %d workers, each handed connections in turn", os.getpid(), self.count)
         pinged = time.monotonic()
         try:
@@ -202,6 +207,8 @@ class Supervisor:
                 if self._restart_asked:
                     self._restart_asked = False
                     self._begin_restart()
+                if self._resize_asked:
+                    self._resize()
                 self._advance_restart()
         finally:
             self._selector.close()
@@ -215,6 +222,27 @@ class Supervisor:
 
     def _ask_restart(self, *_args) -> None:
         self._restart_asked = True
+
+    def _ask_resize(self, signum: int, _frame) -> None:
+        self._resize_asked += 1 if signum == signal.SIGTTIN else -1
+
+    def _resize(self) -> None:
+        """One more worker, or one fewer (the last one handed connections finishes its requests and exits)."""
+        if self._to_retire or self._incoming is not None:
+            return                                # after the restart under way
+        change, self._resize_asked = self._resize_asked, 0
+        if not change:
+            return
+        for _ in range(change):
+            self.workers.append(self._spawn())
+        for _ in range(-change):
+            if len(self.workers) == 1:
+                log.warning("SIGTTOU: one worker left; it stays")
+                break
+            self._retire(self.workers.pop())
+        self.count = len(self.workers)
+        self._next %= self.count
+        log.info("%s: %d workers", "SIGTTIN" if change > 0 else "SIGTTOU", self.count)
 
     def _begin_restart(self) -> None:
         if self._to_retire or self._incoming is not None:

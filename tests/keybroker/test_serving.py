@@ -260,3 +260,26 @@ def test_metrics_count_every_workers_requests_whichever_worker_answers(trust_dir
     finally:
         broker.stop()
     assert not directory.exists()
+
+
+def test_sigttin_adds_a_worker_and_sigttou_retires_one(trust_dirs, tmp_path):
+    anchors, bundle = trust_dirs
+    broker = start_broker(tmp_path, f"sqlite:///{tmp_path / 'broker.db'}", "--workers", "2", "--allow-emulated",
+                          "--emulated-anchors", str(anchors), "--collateral", str(bundle))
+    out = tmp_path / "broker.out"
+
+    def ready_workers(n: int) -> list[psutil.Process] | None:
+        workers = _workers(broker)
+        return workers if len(workers) == n and {w.pid for w in workers} <= _ready(out) else None
+    try:
+        first = {w.pid for w in _until(lambda: ready_workers(2))}
+        broker.proc.send_signal(signal.SIGTTIN)
+        three = {w.pid for w in _until(lambda: ready_workers(3))}
+        assert first < three and "SIGTTIN: 3 workers" in out.read_text()
+        broker.proc.send_signal(signal.SIGTTOU)
+        two = {w.pid for w in _until(lambda: ready_workers(2))}
+        assert two < three and "SIGTTOU: 2 workers" in out.read_text()
+        assert f"worker process [{(three - two).pop()}] retired" in out.read_text()
+        assert all(httpx.get(broker.url + "/readyz", timeout=30).status_code == 200 for _ in range(4))
+    finally:
+        broker.stop()
