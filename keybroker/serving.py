@@ -59,6 +59,8 @@ RESTART_START_S = 120.0        # how long a restart's new worker may take to bec
 MAX_FDS = 64                   # connections taken from the channel in one read
 READY = b"r"                   # what a worker says on its channel once its application has started
 PING, PONG = b"p", b"o"        # the supervisor's health ping on a ready worker's channel, and the answer
+DRAIN = b"q"                   # to a replaced worker: everything handed to you came before this; finish, exit
+DRAIN_GRACE_S = 1.0            # how long a drained worker reads what it was handed before it shuts down
 TIMEOUT_S = 30.0               # how long a ready worker may leave pings unanswered before it is killed
 
 
@@ -113,6 +115,12 @@ class HandedServer(Server):
             for fd in fds:
                 conn = socket.socket(fileno=fd)
                 loop.create_task(self._connect(loop, conn))
+            if DRAIN in data:
+                # Every connection handed to this worker arrived before DRAIN. uvicorn's shutdown closes a
+                # connection it has read no request from yet, so give those a moment to send theirs first.
+                loop.remove_reader(self._channel.fileno())
+                loop.call_later(DRAIN_GRACE_S, setattr, self, "should_exit", True)
+                return
 
     async def _connect(self, loop: asyncio.AbstractEventLoop, conn: socket.socket) -> None:
         try:
@@ -272,10 +280,14 @@ class Supervisor:
             log.info("restart complete: %d workers", len(self.workers))
 
     def _retire(self, worker: _Worker) -> None:
-        """Tell `worker` (handed nothing any more) to finish its open requests and exit."""
+        """Tell `worker` (handed nothing any more) to serve what it was handed, finish its open requests and
+        exit. On its channel, behind the last connection handed to it; a signal could overtake those."""
         worker.retired_at = time.monotonic()
         self._retiring.append(worker)
-        os.kill(worker.process.pid, signal.SIGTERM)
+        try:
+            worker.channel.send(DRAIN)
+        except OSError:                                  # its channel is full or gone: it reads nothing anyway
+            os.kill(worker.process.pid, signal.SIGTERM)
 
     def _spawn(self) -> _Worker:
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
