@@ -77,8 +77,7 @@ class _DenialGate:
             except TooManyDenials as exc:
                 state.metrics.rate_limited.inc()
                 status, body = problem(exc)
-                log.info("request refused", extra={"code": exc.code, "status": status, "method": scope["method"],
-                                                   "path": scope["path"], "client": scope["client"][0]})
+                _log_refused(exc.code, status, scope["method"], scope["path"], scope["client"][0])
                 refusal = JSONResponse(body, status_code=status, headers={"Retry-After": str(exc.retry_after)})
                 return await refusal(scope, receive, send)
         return await self.app(scope, receive, send)
@@ -101,12 +100,16 @@ def _handlers(app: FastAPI, settings: BrokerSettings) -> None:
         return JSONResponse(body, status_code=status)
 
 
+def _log_refused(code: str, status: int, method: str, path: str, client: str | None) -> None:
+    log.info("request refused", extra={"code": code, "status": status, "method": method, "path": path,
+                                       "client": client})
+
+
 def _refused(request: Request, code: str, status: int) -> None:
     """Log an error answer (its code, not its message), and spend one unit of the client address's denial
     budget if it is a KBS client error (keybroker/denials.py)."""
     client = request.client.host if request.client else None
-    log.info("request refused", extra={"code": code, "status": status, "method": request.method,
-                                       "path": request.url.path, "client": client})
+    _log_refused(code, status, request.method, request.url.path, client)
     if 400 <= status < 500 and request.url.path.startswith(KBS_PREFIX) and client is not None:
         request.app.state.broker.denials.spend(client)
 

@@ -248,9 +248,8 @@ class Supervisor:
                 log.warning("SIGTTOU: one worker left; it stays")
                 break
             self._retire(self.workers.pop())
-        self.count = len(self.workers)
-        self._next %= self.count
-        log.info("%s: %d workers", "SIGTTIN" if change > 0 else "SIGTTOU", self.count)
+        self._next %= len(self.workers)
+        log.info("%s: %d workers", "SIGTTIN" if change > 0 else "SIGTTOU", len(self.workers))
 
     def _begin_restart(self) -> None:
         if self._to_retire or self._incoming is not None:
@@ -348,28 +347,27 @@ class Supervisor:
         a retired one still finishing its requests after STOP_TIMEOUT_S."""
         new = self._incoming
         if new is not None and not new.ready and not new.killed and now - new.started_at >= RESTART_START_S:
-            log.error("worker process [%d] is not ready after %g s; killing it", new.process.pid, RESTART_START_S)
-            new.killed = True
-            new.process.kill()
+            self._kill(new, "is not ready after %g s", RESTART_START_S)
         for worker in self._retiring:
             if not worker.killed and now - worker.retired_at >= STOP_TIMEOUT_S:
-                log.warning("worker process [%d] is still finishing after %g s; killing it", worker.process.pid,
-                            STOP_TIMEOUT_S)
-                worker.killed = True
-                worker.process.kill()
+                self._kill(worker, "is still finishing after %g s", STOP_TIMEOUT_S, level=logging.WARNING)
         for worker in self.workers:
             if not worker.ready or worker.killed:
                 continue
             if now - worker.answered >= self.timeout_s:
-                log.error("worker process [%d] answered no ping in %g s; killing it", worker.process.pid,
-                          self.timeout_s)
-                worker.killed = True
-                worker.process.kill()
+                self._kill(worker, "answered no ping in %g s", self.timeout_s)
                 continue
             try:
                 worker.channel.send(PING)
             except OSError:                               # its channel is full: it reads nothing
                 pass
+
+    @staticmethod
+    def _kill(worker: _Worker, why: str, seconds: float, level: int = logging.ERROR) -> None:
+        """SIGKILL `worker`; its end of file then reaches _heard, which replaces or forgets it."""
+        log.log(level, "worker process [%d] " + why + "; killing it", worker.process.pid, seconds)
+        worker.killed = True
+        worker.process.kill()
 
     def _accept(self, listener: socket.socket) -> None:
         for _ in range(MAX_FDS):
