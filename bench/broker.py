@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import orjson
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -122,25 +124,29 @@ def serve_floor(port: int, workers: int) -> None:
     raise SystemExit(serving.serve(config, workers))
 
 
+JSON = {"Content-Type": "application/json"}
+
+
 async def _release(http, url: str, attester) -> None:
+    """One release as a guest does it (keybroker.client's bodies), JSON by orjson on both ways."""
     from attestation.binding import report_data
     from keybroker.client import attestation_body, ephemeral_key, request_body, tee_pubkey
     from keybroker.kbs import jwe
 
-    async with http.post(url + "/kbs/v0/auth", json=request_body("tdx")) as resp:
+    async with http.post(url + "/kbs/v0/auth", data=orjson.dumps(request_body("tdx")), headers=JSON) as resp:
         resp.raise_for_status()
-        challenge = await resp.json()
+        challenge = orjson.loads(await resp.read())
         cookie = {"Cookie": f"kbs-session-id={resp.cookies['kbs-session-id'].value}"}
     key = ephemeral_key()
     pub = tee_pubkey(key)
     evidence = attester.collect(report_data(challenge["nonce"], pub))
-    async with http.post(url + "/kbs/v0/attest", json=attestation_body(challenge["nonce"], pub, evidence),
-                         headers=cookie) as resp:
+    async with http.post(url + "/kbs/v0/attest", data=orjson.dumps(attestation_body(challenge["nonce"], pub, evidence)),
+                         headers=JSON | cookie) as resp:
         resp.raise_for_status()
         await resp.read()
     async with http.get(url + "/kbs/v0/resource/dev/bench/dek", headers=cookie) as resp:
         resp.raise_for_status()
-        assert len(jwe.unwrap(await resp.json(), key)) == 32
+        assert len(jwe.unwrap(orjson.loads(await resp.read()), key)) == 32
 
 
 async def _ping(http, url: str, _attester) -> None:
@@ -181,18 +187,20 @@ def _proc_main(args) -> tuple[list[float], float]:
     return asyncio.run(_drive(*args))
 
 
-def _cpu_seconds(server) -> float:
-    """User + system CPU of a server process and all its children (uvicorn's workers)."""
+def _usage(server) -> tuple[float, int]:
+    """User + system CPU seconds, and bytes handed to write(2), of a server process and all its children (the
+    workers): SQLite's WAL and checkpoint writes are most of the latter."""
     import psutil
 
-    total = 0.0
+    cpu, written = 0.0, 0
     for proc in (server, *server.children(recursive=True)):
         try:
-            times = proc.cpu_times()
+            times, io = proc.cpu_times(), proc.io_counters()
         except psutil.NoSuchProcess:
             continue
-        total += times.user + times.system
-    return total
+        cpu += times.user + times.system
+        written += io.write_chars
+    return cpu, written
 
 
 def measure(kind: str, url: str, vendor_dir: str, clients: int, seconds: float, procs: int, server) -> dict:
@@ -201,16 +209,17 @@ def measure(kind: str, url: str, vendor_dir: str, clients: int, seconds: float, 
     procs = max(1, min(procs, clients))
     shares = [clients // procs + (1 if i < clients % procs else 0) for i in range(procs)]
     with mp.get_context("spawn").Pool(procs) as pool:
-        server_cpu = _cpu_seconds(server)
+        cpu_before, written_before = _usage(server)
         start = time.perf_counter()
         results = pool.map(_proc_main, [(kind, url, vendor_dir, n, seconds) for n in shares])
         elapsed = time.perf_counter() - start
-        server_cpu = _cpu_seconds(server) - server_cpu
+        cpu_after, written_after = _usage(server)
     lat = sorted(x for r, _ in results for x in r)
     pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else float("nan")  # noqa: E731
     per_op = lambda cpu: cpu / len(lat) * 1000 if lat else float("nan")  # noqa: E731
     return {"rate": len(lat) / min(elapsed, seconds + 1e-9) if lat else 0.0, "p50_ms": pick(0.50),
-            "p99_ms": pick(0.99), "n": len(lat), "server_cpu_ms": per_op(server_cpu),
+            "p99_ms": pick(0.99), "n": len(lat), "server_cpu_ms": per_op(cpu_after - cpu_before),
+            "server_kib": (written_after - written_before) / 1024 / len(lat) if lat else float("nan"),
             "client_cpu_ms": per_op(sum(cpu for _, cpu in results))}
 
 
@@ -248,12 +257,13 @@ def main() -> None:
     table = Table(title=f"Key releases (auth→attest→resource), veil broker serve --workers {args.workers}, {backend}, "
                         "loopback")
     for col in ("clients", "releases/s", "p50 ms", "p99 ms", "HTTP floor req/s", "floor ÷ 3", "fraction",
-                "floor p50 / p99 ms", "broker CPU ms/release", "load CPU ms/release"):
+                "floor p50 / p99 ms", "broker CPU ms/release", "load CPU ms/release", "broker KiB written/release"):
         table.add_column(col, justify="right")
     for c, (rel, flo) in rows.items():
         table.add_row(str(c), f"{rel['rate']:.0f}", f"{rel['p50_ms']:.1f}", f"{rel['p99_ms']:.1f}",
                       f"{flo['rate']:.0f}", f"{flo['rate'] / 3:.0f}", f"{rel['rate'] / (flo['rate'] / 3):.2f}",
-                      f"{flo['p50_ms']:.1f} / {flo['p99_ms']:.1f}", f"{rel['server_cpu_ms']:.2f}", f"{rel['client_cpu_ms']:.2f}")
+                      f"{flo['p50_ms']:.1f} / {flo['p99_ms']:.1f}", f"{rel['server_cpu_ms']:.2f}", f"{rel['client_cpu_ms']:.2f}",
+                      f"{rel['server_kib']:.1f}")
     Console(width=160).print(table)
     top = max(levels)
     rel, flo = rows[top]
@@ -261,6 +271,7 @@ def main() -> None:
                       "fraction_of_http_floor": round(rel["rate"] / (flo["rate"] / 3), 3),
                       "broker_cpu_ms_per_release": round(rel["server_cpu_ms"], 3),
                       "load_cpu_ms_per_release": round(rel["client_cpu_ms"], 3),
+                      "broker_kib_written_per_release": round(rel["server_kib"], 1),
                       "floor_server_cpu_ms_per_request": round(flo["server_cpu_ms"], 3),
                       "floor_load_cpu_ms_per_request": round(flo["client_cpu_ms"], 3),
                       "floor_p50_ms_64": round(flo["p50_ms"], 2), "floor_p99_ms_64": round(flo["p99_ms"], 2)}))

@@ -9,7 +9,6 @@ Every outcome, allow or deny, is in the log.
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import NoReturn
@@ -26,6 +25,7 @@ from attestation.verify import verify
 from .. import journal
 from ..db.batch import Batch
 from ..db.engine import utcnow
+from ..db.ids import time_ordered_id
 from ..db.models import Attestation, KbsSession
 from ..db.prepared import Prepared, Row
 from ..errors import AttestationDenied, Reason, Unauthenticated
@@ -113,7 +113,7 @@ def _record(state: BrokerState, row: Row, msg: KbsAttestation, raw: bytes,
     """The attestation token, and the write that consumes the nonce and records the attestation (False: the
     nonce was consumed meanwhile, a replay)."""
     now = utcnow()
-    att_id = uuid.uuid4().hex
+    att_id = time_ordered_id()
     runtime = {"nonce": msg.runtime_data.nonce, "tee-pubkey": msg.runtime_data.tee_pubkey}
     ttl = timedelta(seconds=state.settings.token_ttl_s)
     token = ear.issue(state.keys, issuer=state.settings.issuer, jti=att_id, claims=claims,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import secrets
-import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ..db.engine import as_utc
+from ..db.ids import time_ordered_id
 from ..db.models import KbsSession
 from ..db.prepared import Prepared
 from ..errors import BadRequest, Reason
@@ -47,7 +47,7 @@ def new_session(req: KbsRequest, now: datetime, ttl: timedelta) -> tuple[dict[st
     if req.tee not in SUPPORTED_TEES:
         raise BadRequest("kbs.tee", f"TEE {req.tee!r} is not supported; expected one of {', '.join(SUPPORTED_TEES)}")
     hash_alg, extra = select_hash(req.extra_params)
-    row = dict(id=uuid.uuid4().hex, nonce=base64.b64encode(secrets.token_bytes(32)).decode(), tee=req.tee,
+    row = dict(id=time_ordered_id(), nonce=base64.b64encode(secrets.token_bytes(32)).decode(), tee=req.tee,
                hash_alg=hash_alg, created_at=now, expires_at=now + ttl, consumed=False, attestation_id=None)
     return row, Challenge(nonce=row["nonce"], extra_params=extra)
 
