@@ -42,7 +42,7 @@ class SealedModel:
             raise UnsealError(name, "is not in this sealed model") from None
         buffer = SecureBuffer(entry.size)
         try:
-            self._decrypt(entry, buffer.view, progress)
+            self._decrypt(entry, buffer, progress)
         except BaseException:
             buffer.close()
             raise
@@ -56,9 +56,11 @@ class SealedModel:
         """Authenticate every chunk of every file, decrypting into scratch memory that is wiped."""
         for entry in self.manifest.files:
             with SecureBuffer(entry.size) as scratch:
-                self._decrypt(entry, scratch.view, progress)
+                self._decrypt(entry, scratch, progress)
 
-    def _decrypt(self, entry: SealedFile, out: memoryview, progress: Progress | None) -> None:
+    def _decrypt(self, entry: SealedFile, buffer: SecureBuffer, progress: Progress | None) -> None:
+        """Authenticate and decrypt every chunk into `buffer`, chunks spread over the worker threads, each of which
+        also faults in the pages its chunk lands on (the kernel's zeroing of fresh pages is most of the work)."""
         path = self.directory / entry.blob
         try:
             fd = os.open(path, os.O_RDONLY)
@@ -69,16 +71,18 @@ class SealedModel:
             cipher = file_cipher(self._key, header.file_id)
 
             local = threading.local()             # one ciphertext buffer per worker thread, reused
+            out = buffer.view
 
             def one(index: int) -> int:
                 offset, length, at = header.chunk_span(index)
-                buffer = getattr(local, "buffer", None)
-                if buffer is None or len(buffer) < length + TAG_SIZE:
-                    buffer = local.buffer = bytearray(length + TAG_SIZE)
-                scratch = memoryview(buffer)[:length + TAG_SIZE]
+                sealed = getattr(local, "sealed", None)
+                if sealed is None or len(sealed) < length + TAG_SIZE:
+                    sealed = local.sealed = bytearray(length + TAG_SIZE)
+                scratch = memoryview(sealed)[:length + TAG_SIZE]
                 if os.preadv(fd, [scratch], at) != len(scratch):
                     raise UnsealError(entry.name, "ends early (truncated)", chunk=index)
                 aad = chunk_aad(packed, index, index == header.chunk_count - 1)
+                buffer.populate(offset, offset + length)
                 try:
                     cipher.decrypt_into(chunk_nonce(index), scratch, aad, out[offset:offset + length])
                 except InvalidTag:
