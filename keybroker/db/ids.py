@@ -10,10 +10,10 @@ bits are Unix milliseconds, as in RFC 9562's UUIDv7; the other 80 are random, so
 
 from __future__ import annotations
 
-import os
+import secrets
 import time
 
 
 def time_ordered_id() -> str:
     """48 bits of Unix milliseconds, then 80 random bits, as 32 lowercase hex digits."""
-    return (time.time_ns() // 1_000_000).to_bytes(6, "big").hex() + os.urandom(10).hex()
+    return (time.time_ns() // 1_000_000).to_bytes(6, "big").hex() + secrets.token_hex(10)
