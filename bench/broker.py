@@ -216,10 +216,10 @@ def measure(kind: str, url: str, vendor_dir: str, clients: int, seconds: float, 
         cpu_after, written_after = _usage(server)
     lat = sorted(x for r, _ in results for x in r)
     pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else float("nan")  # noqa: E731
-    per_op = lambda cpu: cpu / len(lat) * 1000 if lat else float("nan")  # noqa: E731
+    per_op = lambda total, unit=1000: total / len(lat) * unit if lat else float("nan")  # noqa: E731
     return {"rate": len(lat) / min(elapsed, seconds + 1e-9) if lat else 0.0, "p50_ms": pick(0.50),
             "p99_ms": pick(0.99), "n": len(lat), "server_cpu_ms": per_op(cpu_after - cpu_before),
-            "server_kib": (written_after - written_before) / 1024 / len(lat) if lat else float("nan"),
+            "server_kib": per_op(written_after - written_before, 1 / 1024),
             "client_cpu_ms": per_op(sum(cpu for _, cpu in results))}
 
 

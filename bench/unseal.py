@@ -50,12 +50,13 @@ def aes_single_core_gbps(seconds: float = 2.0, chunk: int = 4 << 20) -> float:
     return done / (time.perf_counter() - start) / GB
 
 
-def fault_in_gbps(size: int, workers: int, chunk: int = 4 << 20) -> float:
+def fault_in_gbps(size: int, workers: int) -> float:
     """How fast this machine hands out fresh locked anonymous memory (what any in-memory load pays: page faults,
-    zeroing, locking) to `workers` threads faulting it in 4 MiB pieces, as unsealing does: a floor under
+    zeroing, locking) to `workers` threads faulting it in chunk-sized pieces, as unsealing does: a floor under
     unsealing that no cipher speed removes."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from enclave.sealing import CHUNK_SIZE as chunk
     from enclave.secrets import SecureBuffer
 
     start = time.perf_counter()

@@ -15,7 +15,7 @@ MIB = 1 << 20
 
 def mapping(buffer: SecureBuffer) -> dict[str, str]:
     """The /proc/self/smaps fields of the mapping that holds `buffer`."""
-    address = ctypes.addressof(ctypes.c_char.from_buffer(buffer._map))
+    address = buffer._address
     fields: dict[str, str] = {}
     inside = False
     with open("/proc/self/smaps") as smaps:
