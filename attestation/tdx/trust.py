@@ -2,8 +2,11 @@
 
 What is cached (all keyed by exact bytes or by exact certificates, never by time):
 parsed PEM chains and PCK chains, parsed CRLs, "this issuer signed that
-certificate" links, "this CA signed that CRL", and TCB info / QE identity
-documents whose signature verified under a given signing certificate. Every
+certificate" links, "this CA signed that CRL", TCB info / QE identity
+documents whose signature verified under a given signing certificate, QE
+reports whose signature verified under a given PCK certificate (a platform's
+Quoting Enclave signs one report for its attestation key and puts it in every
+quote), and attestation keys checked to be points on P-256. Every
 time-dependent check (validity windows, CRL currency, collateral dates) is made
 by the caller on each verification. `clear_caches()` empties everything.
 
@@ -100,6 +103,7 @@ _CHAINS: dict[tuple[bytes, str], tuple[x509.Certificate, ...]] = {}
 _LINKS: dict[tuple[int, int], tuple[x509.Certificate, x509.Certificate]] = {}
 _CRL_SIGNERS: dict[tuple[bytes, int], x509.Certificate] = {}
 _DOCS: dict[tuple, tuple[x509.Certificate, object]] = {}
+_REPORTS: dict[tuple[bytes, bytes, int], x509.Certificate] = {}
 
 
 def anchor_data(anchor: Anchor) -> _AnchorData:
@@ -422,12 +426,34 @@ def signed_document(data: bytes, signature: bytes, signer: x509.Certificate,
     return doc
 
 
+def report_signed(report: bytes, signature: bytes, signer: x509.Certificate, *, check: str, what: str) -> None:
+    """Verify `signature` (raw r‖s, ECDSA P-256 / SHA-256) over the exact report bytes under `signer`'s key;
+    remembered on success, keyed by the bytes and the signer object (a PCK leaf from the cached chain)."""
+    key = (report, signature, id(signer))
+    if _REPORTS.get(key) is signer:
+        return
+    if not _verify_raw(public_key(signer, check=check), signature, report):
+        raise VerificationError(check, f"{what} does not verify")
+    if len(_REPORTS) >= _MAX_ENTRIES:
+        _REPORTS.clear()
+    _REPORTS[key] = signer
+
+
+@lru_cache(maxsize=_MAX_ENTRIES)
+def p256_point(raw: bytes) -> ec.EllipticCurvePublicKey | None:
+    """The P-256 public key whose uncompressed point is `raw` (x ‖ y), or None if it is not on the curve."""
+    try:
+        return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\x04" + raw)
+    except ValueError:
+        return None
+
+
 def clear_caches() -> None:
     """Forget every cached parse and verification result (for cold benchmarks and tests).
 
     Only the anchor-derived values (see the module docstring) are kept.
     """
-    for cached in (load_crl, is_revoked, der.certificate_parts, der.crl_parts):
+    for cached in (load_crl, is_revoked, p256_point, der.certificate_parts, der.crl_parts):
         cached.cache_clear()
-    for table in (_CERTS, _PCK_CHAINS, _CHAINS, _LINKS, _CRL_SIGNERS, _DOCS):
+    for table in (_CERTS, _PCK_CHAINS, _CHAINS, _LINKS, _CRL_SIGNERS, _DOCS, _REPORTS):
         table.clear()

@@ -32,7 +32,6 @@ from .pcs import QeIdentity, TcbInfo, parse_qe_identity, parse_tcb_info
 
 __all__ = ["verify_quote", "clear_caches"]
 
-_P256 = ec.SECP256R1()
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 _ROOT_CRL = "Intel root CA CRL"
 _PCK_CRL = "Intel PCK CRL"
@@ -89,8 +88,8 @@ def verify_quote(quote: Quote, opts: VerifyOptions) -> Claims:
         with trust.guard("tdx.crl"):
             windows += _check_crls(collateral, chain, anchor, (info_signer, qe_signer), opts, at)
     # (6) QE report signature
-    _verify_raw(trust.public_key(chain.leaf, check="tdx.qe_report_signature"), qe_cert.qe_report_signature, qe_cert.qe_report_bytes,
-                check="tdx.qe_report_signature", what="QE report signature (PCK key)")
+    trust.report_signed(qe_cert.qe_report_bytes, qe_cert.qe_report_signature, chain.leaf,
+                        check="tdx.qe_report_signature", what="QE report signature (PCK key)")
     # (7) attestation key binding
     _check_binding(quote)
     # (8) QE identity policy
@@ -256,11 +255,9 @@ def _check_qe_identity(quote: Quote, ident: QeIdentity) -> None:
 
 def _verify_quote_signature(quote: Quote) -> None:
     sig = quote.signature
-    try:
-        key = ec.EllipticCurvePublicKey.from_encoded_point(_P256, b"\x04" + sig.attestation_key)
-    except ValueError:
-        raise VerificationError("tdx.quote_signature",
-                                "the attestation key is not a point on P-256") from None
+    key = trust.p256_point(sig.attestation_key)
+    if key is None:
+        raise VerificationError("tdx.quote_signature", "the attestation key is not a point on P-256")
     _verify_raw(key, sig.quote_signature, quote.signed_bytes, check="tdx.quote_signature",
                 what="quote signature (attestation key)")
 

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from attestation.errors import ParseError
+from attestation.errors import ParseError, VerificationError
 from attestation.tdx import abi, pck, pcs, trust
 from attestation.tdx import verify as tdx_verify
 from tests.attestation.tdx.tdx_evidence import utc
@@ -101,14 +101,52 @@ def test_clear_caches_forgets_every_evidence_and_collateral_result(evidence_dir,
     quote = abi.parse_quote((evidence_dir / QUOTE).read_bytes())
     opts = make_opts(sets.named("dcapqvl_2025_06"), utc(AT))
     tdx_verify.verify_quote(quote, opts)
-    tables = (trust._CERTS, trust._PCK_CHAINS, trust._CHAINS, trust._LINKS, trust._CRL_SIGNERS, trust._DOCS)
+    tables = (trust._CERTS, trust._PCK_CHAINS, trust._CHAINS, trust._LINKS, trust._CRL_SIGNERS, trust._DOCS,
+              trust._REPORTS)
     assert all(tables)
     assert trust.load_crl.cache_info().currsize and trust.is_revoked.cache_info().currsize
+    assert trust.p256_point.cache_info().currsize
     trust.clear_caches()
     assert not any(tables)
-    for cached in (trust.load_crl, trust.is_revoked, trust.der.certificate_parts, trust.der.crl_parts):
+    for cached in (trust.load_crl, trust.is_revoked, trust.p256_point, trust.der.certificate_parts,
+                   trust.der.crl_parts):
         assert cached.cache_info().currsize == 0
     # what stays is derived from the anchors' own certificates only
     data = trust.anchor_data(opts.anchors.intel()[0])
     assert data.anchor is opts.anchors.intel()[0]
     assert set(data.bodies.values()) <= set(trust._ANCHOR_CERTS.values())
+
+
+def _with_qe(quote, **changes):
+    qe_cert = dataclasses.replace(quote.signature.qe_cert, **changes)
+    return dataclasses.replace(quote, signature=dataclasses.replace(quote.signature, qe_cert=qe_cert))
+
+
+def test_remembered_qe_report_signature_covers_only_its_exact_bytes(evidence_dir, sets, make_opts):
+    """A verified QE report is remembered per (report, signature, PCK certificate); with it remembered, another
+    report under the same signature, or the same report under another signature, is still refused."""
+    quote = abi.parse_quote((evidence_dir / QUOTE).read_bytes())
+    opts = make_opts(sets.named("dcapqvl_2025_06"), utc(AT))
+    trust.clear_caches()
+    tdx_verify.verify_quote(quote, opts)
+    assert len(trust._REPORTS) == 1
+    qe = quote.signature.qe_cert
+    flipped_report = qe.qe_report_bytes[:0x30] + bytes([qe.qe_report_bytes[0x30] ^ 1]) + qe.qe_report_bytes[0x31:]
+    flipped_sig = qe.qe_report_signature[:-1] + bytes([qe.qe_report_signature[-1] ^ 1])
+    for bad in (_with_qe(quote, qe_report_bytes=flipped_report), _with_qe(quote, qe_report_signature=flipped_sig)):
+        with pytest.raises(VerificationError) as err:
+            tdx_verify.verify_quote(bad, opts)
+        assert err.value.check == "tdx.qe_report_signature"
+    assert len(trust._REPORTS) == 1                     # failures are not remembered
+    tdx_verify.verify_quote(quote, opts)                  # and the good one still verifies
+
+
+def test_attestation_key_off_the_curve_is_refused_every_time(evidence_dir, sets, make_opts):
+    quote = abi.parse_quote((evidence_dir / QUOTE).read_bytes())
+    opts = make_opts(sets.named("dcapqvl_2025_06"), utc(AT))
+    off_curve = bytes(31) + b"\x01" + bytes(31) + b"\x01"
+    bad = dataclasses.replace(quote, signature=dataclasses.replace(quote.signature, attestation_key=off_curve))
+    for _ in range(2):                                    # the second answer comes from the cache
+        with pytest.raises(VerificationError) as err:
+            tdx_verify._verify_quote_signature(bad)
+        assert err.value.check == "tdx.quote_signature" and "not a point" in err.value.detail
