@@ -7,6 +7,7 @@ sits in the protected header as Trustee puts it, and the AAD is the ASCII of
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -25,22 +26,32 @@ def tee_key(jwk: dict[str, Any]) -> tuple[ECKey | RSAKey, str]:
     """The TEE's public JWK as a joserfc key, with the key-management algorithm releases to it use: EC P-256/384/521
     (alg absent or ECDH-ES+A256KW) or RSA of at least 2048 bits (alg RSA-OAEP-256). ValueError otherwise.
 
-    An EC key is built from its point, which `cryptography` checks lies on the curve, after checking that each
-    coordinate is the curve's full size (RFC 7518 §6.2.1.2): a third of the time of joserfc's import from a dict,
-    and this runs twice per release (the attest checks the key, the release wraps to it)."""
+    This runs twice per release (the attest checks the key, the release wraps to it), on the same worker for a
+    client on one connection: EC keys are remembered by their members (`_ec_key`)."""
     kty, alg = jwk.get("kty"), jwk.get("alg")
     if kty == "EC" and alg in (None, "ECDH-ES+A256KW") and jwk.get("crv") in CURVES:
-        curve, size = CURVES[jwk["crv"]]
-        x, y = (urlsafe_b64decode(jwk[c].encode("ascii")) if isinstance(jwk.get(c), str) else b"" for c in "xy")
-        if len(x) != size or len(y) != size:
-            raise ValueError(f"EC coordinates must be {size} bytes each on {jwk['crv']}")
-        point = ec.EllipticCurvePublicKey.from_encoded_point(curve, b"\x04" + x + y)
-        return ECKey(point, {k: jwk[k] for k in ("kty", "crv", "x", "y")}), "ECDH-ES+A256KW"
+        x, y = jwk.get("x"), jwk.get("y")
+        if not (isinstance(x, str) and isinstance(y, str)):
+            raise ValueError("EC coordinates must be base64url strings")
+        return _ec_key(jwk["crv"], x, y), "ECDH-ES+A256KW"
     if kty == "RSA" and alg == "RSA-OAEP-256":
         key = RSAKey.import_key({k: jwk[k] for k in ("kty", "n", "e")})
         if key.raw_value.key_size >= MIN_RSA_BITS:
             return key, "RSA-OAEP-256"
     raise ValueError(f"unsupported TEE key kty={kty} alg={alg}")
+
+
+@lru_cache(maxsize=1024)
+def _ec_key(crv: str, x: str, y: str) -> ECKey:
+    """An EC public key built from its point, which `cryptography` checks lies on the curve, after checking that
+    each coordinate is the curve's full size (RFC 7518 §6.2.1.2): a third of the time of joserfc's import from a
+    dict. Only keys that pass are remembered (an exception is not cached)."""
+    curve, size = CURVES[crv]
+    xb, yb = urlsafe_b64decode(x.encode("ascii")), urlsafe_b64decode(y.encode("ascii"))
+    if len(xb) != size or len(yb) != size:
+        raise ValueError(f"EC coordinates must be {size} bytes each on {crv}")
+    point = ec.EllipticCurvePublicKey.from_encoded_point(curve, b"\x04" + xb + yb)
+    return ECKey(point, {"kty": "EC", "crv": crv, "x": x, "y": y})
 
 
 def wrap(tee_pubkey: dict[str, Any], plaintext: bytes) -> dict[str, str]:

@@ -89,3 +89,19 @@ def test_the_origin_is_refused():
     zero = _coordinate(0, 32)
     with pytest.raises(ValueError):
         jwe.tee_key({"kty": "EC", "crv": "P-256", "x": zero, "y": zero})
+
+
+def test_an_accepted_ec_key_is_remembered_and_a_refused_one_is_not():
+    key = ECKey.generate_key("P-256", private=True)
+    jwk = public(key)
+    first = jwe.tee_key(jwk)[0]
+    assert jwe.tee_key(dict(jwk))[0] is first                 # the attest's check and the release's wrap share it
+    size = jwe._ec_key.cache_info().currsize
+    off_curve = jwk | {"y": _coordinate(1, 32)}
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            jwe.tee_key(off_curve)
+    with pytest.raises(ValueError):
+        jwe.tee_key(jwk | {"x": "é" * 43})                    # not base64url ASCII
+    assert jwe._ec_key.cache_info().currsize == size
+    assert jwe.unwrap(jwe.wrap(jwk, b"k" * 32), key) == b"k" * 32
