@@ -32,11 +32,12 @@ class Pending:
 
 
 def prepare(*, tenant: str | None = None, evidence: bytes | None = None, claims: dict[str, Any] | None = None,
-            why: tuple[Reason, ...] = (), **fields: Any) -> Pending:
-    """Build an entry outside any transaction (digests, canonical form: the costly part)."""
+            claims_jcs: bytes | None = None, why: tuple[Reason, ...] = (), **fields: Any) -> Pending:
+    """Build an entry outside any transaction (digests, canonical form: the costly part). `claims_jcs`: the
+    claims' RFC 8785 bytes, where the caller has them already."""
     fields.setdefault("time", utcnow())
-    _, prepared = LogEntry.prepare_record(evidence=evidence, claims=claims, tenant=tenant, reasons=reasons(why),
-                                          **fields)
+    _, prepared = LogEntry.prepare_record(evidence=evidence, claims=claims, claims_jcs=claims_jcs, tenant=tenant,
+                                          reasons=reasons(why), **fields)
     return Pending(prepared, tenant)
 
 

@@ -26,6 +26,7 @@ from .db.engine import (READ_ONLY, LoopConnections, WalCheckpointer, WriteLock, 
 from .db.migrate import require_current
 from .denials import DenialBudget
 from .errors import BrokerError
+from .kbs.recent import RecentClaims
 from .metrics import Metrics
 from .policy import CompiledCache, load_engine
 from .resources.kek import FileKek, Kek
@@ -114,6 +115,7 @@ class BrokerState:
     denials: DenialBudget = field(init=False)
     local: Local = field(init=False)
     checkpointer: WalCheckpointer | None = field(init=False, default=None)
+    recent_claims: RecentClaims = field(init=False)
 
     def __post_init__(self) -> None:
         self.local = Local(db=self.engine.url.get_backend_name() == "sqlite", kek=isinstance(self.kek, FileKek),
@@ -126,6 +128,7 @@ class BrokerState:
         self.group = GroupCommit(self.engine, self.write_lock, inline=self.local.db,
                                  on_commit=self.metrics.group_commit_jobs.observe)
         self.denials = DenialBudget(self.settings.denials_per_minute, self.settings.denial_storage)
+        self.recent_claims = RecentClaims()
         if self.local.db and self.engine.url.database not in (None, "", ":memory:"):
             # the engine's connections leave checkpoints to this thread (build(): checkpoints_on_commit=False)
             self.checkpointer = WalCheckpointer(self.engine)

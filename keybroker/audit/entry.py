@@ -114,20 +114,23 @@ class LogEntry(BaseModel):
 
     @classmethod
     def prepare_record(cls, *, evidence: bytes | None = None, claims: Mapping[str, Any] | None = None,
-                       **fields: Any) -> tuple[LogEntry, PreparedEntry]:
+                       claims_jcs: bytes | None = None, **fields: Any) -> tuple[LogEntry, PreparedEntry]:
         """`record(...)` and its `prepare()`, the claims canonicalised once for both their digest and the
-        entry's bytes."""
-        entry, claims_jcs = cls._record(evidence, claims, fields)
+        entry's bytes. `claims_jcs`, where the caller has it, is `canonical_json(claims)` already made (the
+        broker makes it once per attestation, for the attestation's entry and its releases')."""
+        entry, claims_jcs = cls._record(evidence, claims, fields, claims_jcs)
         return entry, entry._prepare({} if claims_jcs is None else {"claims": claims_jcs})
 
     @classmethod
-    def _record(cls, evidence: bytes | None, claims: Mapping[str, Any] | None,
-                fields: dict[str, Any]) -> tuple[LogEntry, bytes | None]:
-        claims_jcs = None
+    def _record(cls, evidence: bytes | None, claims: Mapping[str, Any] | None, fields: dict[str, Any],
+                claims_jcs: bytes | None = None) -> tuple[LogEntry, bytes | None]:
         if evidence is not None:
             fields.update(evidence_b64=base64.b64encode(evidence).decode(), evidence_digest=sha256_hex(evidence))
-        if claims is not None:
-            claims_jcs = canonical_json(dict(claims))
+        if claims is None:
+            claims_jcs = None
+        else:
+            if claims_jcs is None:
+                claims_jcs = canonical_json(dict(claims))
             fields.update(claims=dict(claims), claims_digest=sha256_hex(claims_jcs))
         return cls.model_validate(fields, context=_DIGESTS_JUST_COMPUTED), claims_jcs
 

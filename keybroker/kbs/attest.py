@@ -20,6 +20,7 @@ from attestation.binding import check_report_data
 from attestation.claims import Claims
 from attestation.composite import CompositeEvidence, verify_composite
 from attestation.errors import ParseError, VerificationError
+from attestation.jcs import canonical_json
 from attestation.verify import verify
 
 from .. import journal
@@ -33,6 +34,7 @@ from ..state import BrokerState
 from ..tokens import ear
 from .evidence import EvidenceRejected, check_tee_pubkey, decode
 from .messages import KbsAttestation
+from .recent import AttestedClaims
 from .sessions import consume, unusable
 
 
@@ -100,28 +102,32 @@ async def attest(state: BrokerState, sid: str | None, msg: KbsAttestation, raw: 
         claims = await state.blocking(_verify, state, row, msg, local=state.local.collateral)
     except EvidenceRejected as exc:
         await _deny(state, sid, row.tee, raw, exc.reason)
-    token, write = _record(state, row, msg, raw, claims)
+    token, attested, write = _record(state, row, msg, raw, claims)
     if not await state.group.write(write):
         await _deny(state, sid, row.tee, raw, Reason("kbs.nonce_consumed", "this session's nonce was already used "
                                                      "(replay)", expected="unused nonce", actual="consumed"), claims)
+    state.recent_claims.put(*attested)
     state.metrics.attestations.labels("allow").inc()
     return token
 
 
 def _record(state: BrokerState, row: Row, msg: KbsAttestation, raw: bytes,
-            claims: Claims) -> tuple[str, Callable[[Batch], bool]]:
-    """The attestation token, and the write that consumes the nonce and records the attestation (False: the
-    nonce was consumed meanwhile, a replay)."""
+            claims: Claims) -> tuple[str, tuple[str, AttestedClaims], Callable[[Batch], bool]]:
+    """The attestation token, the attestation's id and claims (for `state.recent_claims` once written), and the
+    write that consumes the nonce and records the attestation (False: the nonce was consumed meanwhile, a
+    replay)."""
     now = utcnow()
     att_id = time_ordered_id()
     runtime = {"nonce": msg.runtime_data.nonce, "tee-pubkey": msg.runtime_data.tee_pubkey}
     ttl = timedelta(seconds=state.settings.token_ttl_s)
-    token = ear.issue(state.keys, issuer=state.settings.issuer, jti=att_id, claims=claims,
-                      runtime_data=runtime, now=now, ttl=ttl)
     claims_doc = claims.model_dump(mode="json")
+    claims_jcs = canonical_json(claims_doc)
+    token = ear.issue(state.keys, issuer=state.settings.issuer, jti=att_id, claims=claims,
+                      runtime_data=runtime, now=now, ttl=ttl, document=claims_doc)
     pending = journal.prepare(kind="attestation", decision="allow", time=now, session_id=row.id, tee=row.tee,
-                              evidence=raw, claims=claims_doc, action="attest", verification_time=claims.verified_at)
-    attestation = dict(id=att_id, session_id=row.id, tee=row.tee, claims_json=orjson.dumps(claims_doc).decode(),
+                              evidence=raw, claims=claims_doc, claims_jcs=claims_jcs, action="attest",
+                              verification_time=claims.verified_at)
+    attestation = dict(id=att_id, session_id=row.id, tee=row.tee, claims_json=claims_jcs.decode(),
                        tee_pubkey_json=orjson.dumps(msg.runtime_data.tee_pubkey).decode(),
                        evidence_digest=hashlib.sha256(raw).hexdigest(), created_at=now, expires_at=now + ttl)
 
@@ -131,4 +137,4 @@ def _record(state: BrokerState, row: Row, msg: KbsAttestation, raw: bytes,
         batch.insert(Attestation.__table__, **attestation, log_seq=batch.append_log(pending))
         return True
 
-    return token, write
+    return token, (att_id, AttestedClaims(claims, claims_doc, claims_jcs)), write

@@ -83,7 +83,7 @@ def issue(state: BrokerState, caller: Caller, body: dict) -> dict[str, str]:
     path = resource_path(*body["resource"].split("/"))
     names = _names(body)
     try:
-        att, res, pol, _, claims = decide(state, caller, path)
+        att, res, pol, _, claims, claims_jcs = decide(state, caller, path)
     except Denied as exc:
         log_denial(state, path, exc.denial, action="certificate")
         raise exc.denial.error from None
@@ -110,7 +110,7 @@ def issue(state: BrokerState, caller: Caller, body: dict) -> dict[str, str]:
                            critical=False)
             .sign(state.keys.ca[1], hashes.SHA256()))
     pending = journal.prepare(tenant=res.tenant, kind="release", decision="allow", time=now,
-                              session_id=att.session_id, tee=att.tee, claims=claims,
+                              session_id=att.session_id, tee=att.tee, claims=claims, claims_jcs=claims_jcs,
                               resource=str(path), action="certificate", policy_id=pol.name,
                               policy_version=pol.version, policy_digest=pol.digest)
     with state.writes() as db:

@@ -114,6 +114,7 @@ class Allowed(NamedTuple):
     policy: Row
     sealed: Row                   # the newest sealed version
     claims: dict                  # the attestation's claims document, as its log entries record it
+    claims_jcs: bytes | None      # its RFC 8785 bytes, where this process made them at the attestation
 
 
 def decide(state: BrokerState, caller: Caller, path: ResourcePath) -> Allowed:
@@ -123,21 +124,23 @@ def decide(state: BrokerState, caller: Caller, path: ResourcePath) -> Allowed:
     try:
         with state.read() as db:
             att = attested(db, state, caller)
-            ctx.update(session_id=att.session_id, tee=att.tee, claims=orjson.loads(att.claims_json))
+            recent = state.recent_claims.get(att.id)
+            ctx.update(session_id=att.session_id, tee=att.tee,
+                       claims=recent.document if recent else orjson.loads(att.claims_json))
             res = _resource(db, path)
             ctx["tenant"] = res.tenant
             pol = _policy(db, res)
             ctx["policy"] = pol
             sealed = _newest_version(db, res)
         compiled = state.policies.get(pol.digest, pol.text, f"{pol.name}@{pol.version}", pol.references)
-        claims = Claims.model_validate(ctx["claims"])
+        claims = recent.claims if recent else Claims.model_validate(ctx["claims"])
         decision = state.policies.engine.evaluate(compiled, claims, at=utcnow(), resource=str(path))
     except BrokerError as exc:
         raise Denied(Denial(exc, **ctx)) from None
     if not decision.allowed:
         why = failed_reasons(decision) or (Reason("policy.deny", "the policy denied this request"),)
         raise Denied(Denial(PolicyDenied(why[0].code, why[0].message, why), **ctx))
-    return Allowed(att, res, pol, sealed, ctx["claims"])
+    return Allowed(att, res, pol, sealed, ctx["claims"], recent.jcs if recent else None)
 
 
 def _denial_write(path: ResourcePath, d: Denial, action: str) -> Callable[[Batch], int]:
@@ -167,7 +170,8 @@ def resource_path(repo: str, type_: str, tag: str) -> ResourcePath:
 async def release(state: BrokerState, caller: Caller, repo: str, type_: str, tag: str) -> dict[str, str]:
     path = resource_path(repo, type_, tag)
     try:
-        att, res, pol, sealed, claims = await state.blocking(decide, state, caller, path, local=state.local.db)
+        att, res, pol, sealed, claims, claims_jcs = await state.blocking(decide, state, caller, path,
+                                                                         local=state.local.db)
     except Denied as exc:
         await state.group.write(_denial_write(path, exc.denial, "release"))
         state.metrics.denials.labels("release", exc.denial.error.code).inc()
@@ -179,7 +183,7 @@ async def release(state: BrokerState, caller: Caller, repo: str, type_: str, tag
     del value
     now = utcnow()
     pending = journal.prepare(tenant=res.tenant, kind="release", decision="allow", time=now,
-                              session_id=att.session_id, tee=att.tee, claims=claims,
+                              session_id=att.session_id, tee=att.tee, claims=claims, claims_jcs=claims_jcs,
                               resource=str(path), action="release", policy_id=pol.name,
                               policy_version=pol.version, policy_digest=pol.digest)
     row = dict(attestation_id=att.id, tenant=res.tenant, resource=str(path), version=version,

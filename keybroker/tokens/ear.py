@@ -43,11 +43,10 @@ def trust_vector(claims: Claims) -> dict[str, int]:
     return vector
 
 
-def _cpu_submod(claims: Claims, runtime_data: dict[str, Any], policy_id: str) -> dict:
-    tee_claims = claims.tdx if claims.tee == "tdx" else claims.snp
+def _cpu_submod(claims: Claims, runtime_data: dict[str, Any], policy_id: str, document: dict[str, Any]) -> dict:
     vector = trust_vector(claims)
     annotated = {
-        claims.tee: tee_claims.model_dump(mode="json") if tee_claims else {},
+        claims.tee: document.get(claims.tee) or {},
         "tcb_status": str(claims.tcb_status), "advisory_ids": list(claims.advisory_ids),
         "report_data": claims.report_data, "runtime_data_claims": runtime_data,
         "trust_anchor": "emulated" if claims.anchor.kind == "emulated" else claims.anchor.name,
@@ -65,8 +64,10 @@ def _gpu_submod(gpu) -> dict:
 
 
 def issue(keys: SigningKeys, *, issuer: str, jti: str, claims: Claims, runtime_data: dict[str, Any],
-          now: datetime, ttl: timedelta, policy_id: str = "veil-broker") -> str:
-    submods = {"cpu0": _cpu_submod(claims, runtime_data, policy_id)}
+          now: datetime, ttl: timedelta, policy_id: str = "veil-broker", document: dict[str, Any] | None = None) -> str:
+    """The signed token. `document`: `claims.model_dump(mode="json")` where the caller has made it already."""
+    document = claims.model_dump(mode="json") if document is None else document
+    submods = {"cpu0": _cpu_submod(claims, runtime_data, policy_id, document)}
     for i, gpu in enumerate(claims.gpus):
         submods[f"gpu{i}"] = _gpu_submod(gpu)
     payload = {"eat_profile": PROFILE, "iss": issuer, "iat": int(now.timestamp()),
