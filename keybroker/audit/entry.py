@@ -129,8 +129,7 @@ class LogEntry(BaseModel):
         if claims is None:
             claims_jcs = None
         else:
-            if claims_jcs is None:
-                claims_jcs = canonical_json(dict(claims))
+            claims_jcs = canonical_json(dict(claims)) if claims_jcs is None else claims_jcs
             fields.update(claims=dict(claims), claims_digest=sha256_hex(claims_jcs))
         return cls.model_validate(fields, context=_DIGESTS_JUST_COMPUTED), claims_jcs
 
