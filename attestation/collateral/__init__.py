@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 from ..errors import CollateralError
+from .chain import first_answer
 
 PckCa = Literal["platform", "processor"]
 SnpSigner = Literal["vcek", "vlek"]
@@ -123,13 +124,7 @@ class ChainedCollateral:
     sources: tuple[CollateralSource, ...]
 
     def _first(self, call):
-        error: CollateralError | None = None
-        for source in self.sources:
-            try:
-                return call(source)
-            except CollateralError as exc:
-                error = exc     # the last source tried (the broadest) explains best
-        raise error or CollateralError("collateral", "no source configured")
+        return first_answer(self.sources, call, "collateral")
 
     def tdx(self, fmspc: str, ca: PckCa) -> TdxCollateral:
         return self._first(lambda s: s.tdx(fmspc, ca))

@@ -27,6 +27,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ..errors import CollateralError
+from .chain import first_answer
 from .manifest import MAX_ITEM_BYTES
 
 RIM_ID = re.compile(r"^NV_GPU_(?:CC_)?(DRIVER|VBIOS)_([A-Za-z0-9_.\-]{1,96})$")
@@ -91,13 +92,7 @@ class ChainedNvidia:
     sources: tuple[NvidiaCollateral, ...]
 
     def _first(self, call):
-        error: CollateralError | None = None
-        for source in self.sources:
-            try:
-                return call(source)
-            except CollateralError as exc:
-                error = exc
-        raise error or CollateralError("NVIDIA collateral", "no source configured")
+        return first_answer(self.sources, call, "NVIDIA collateral")
 
     def nvidia_rim(self, rim_id: str) -> bytes:
         return self._first(lambda s: s.nvidia_rim(rim_id))
