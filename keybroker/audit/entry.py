@@ -127,10 +127,9 @@ class LogEntry(BaseModel):
         if evidence is not None:
             fields.update(evidence_b64=base64.b64encode(evidence).decode(), evidence_digest=sha256_hex(evidence))
         if claims is None:
-            claims_jcs = None
-        else:
-            claims_jcs = canonical_json(dict(claims)) if claims_jcs is None else claims_jcs
-            fields.update(claims=dict(claims), claims_digest=sha256_hex(claims_jcs))
+            return cls.model_validate(fields, context=_DIGESTS_JUST_COMPUTED), None
+        claims_jcs = claims_jcs or canonical_json(dict(claims))
+        fields.update(claims=dict(claims), claims_digest=sha256_hex(claims_jcs))
         return cls.model_validate(fields, context=_DIGESTS_JUST_COMPUTED), claims_jcs
 
     def evidence(self) -> bytes:

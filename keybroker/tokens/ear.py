@@ -55,21 +55,21 @@ def _cpu_submod(claims: Claims, runtime_data: dict[str, Any], policy_id: str, do
             "ear.appraisal-policy-id": policy_id, "ear.veraison.annotated-evidence": annotated}
 
 
-def _gpu_submod(gpu) -> dict:
+def _gpu_submod(gpu, gpu_document: dict[str, Any]) -> dict:
     ok = gpu.measurement_result == "success" and gpu.cc_mode == "on"
     vector = {"hardware": 2, "configuration": 2 if gpu.cc_mode == "on" else 96,
               "executables": 2 if ok else 33}
     return {"ear.status": _status(vector), "ear.trustworthiness-vector": vector,
-            "ear.veraison.annotated-evidence": {"nvidia": gpu.model_dump(mode="json")}}
+            "ear.veraison.annotated-evidence": {"nvidia": gpu_document}}
 
 
 def issue(keys: SigningKeys, *, issuer: str, jti: str, claims: Claims, runtime_data: dict[str, Any],
-          now: datetime, ttl: timedelta, policy_id: str = "veil-broker", document: dict[str, Any] | None = None) -> str:
-    """The signed token. `document`: `claims.model_dump(mode="json")` where the caller has made it already."""
-    document = claims.model_dump(mode="json") if document is None else document
+          now: datetime, ttl: timedelta, document: dict[str, Any], policy_id: str = "veil-broker") -> str:
+    """The signed token. `document` is `claims.model_dump(mode="json")`, which the caller has made already (for
+    the attestation's log entry)."""
     submods = {"cpu0": _cpu_submod(claims, runtime_data, policy_id, document)}
-    for i, gpu in enumerate(claims.gpus):
-        submods[f"gpu{i}"] = _gpu_submod(gpu)
+    for i, (gpu, gpu_document) in enumerate(zip(claims.gpus, document["gpus"], strict=True)):
+        submods[f"gpu{i}"] = _gpu_submod(gpu, gpu_document)
     payload = {"eat_profile": PROFILE, "iss": issuer, "iat": int(now.timestamp()),
                "exp": int((now + ttl).timestamp()), "jti": jti,
                "ear.verifier-id": {"developer": "veil", "build": f"veil {__version__}"},

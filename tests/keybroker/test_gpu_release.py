@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import jwt
 import pytest
 
 from attestation.attesters.emulated import EmulatedAttester, EmulatedGpuAttester
@@ -54,6 +55,17 @@ def test_composite_evidence_releases_the_key(broker, vendor, gpu_setup):
                        and e["session_id"] == release["session_id"])
     (gpu,) = attestation["claims"]["gpus"]
     assert gpu["architecture"] == "hopper" and gpu["measurement_result"] == "success"
+
+
+def test_the_token_annotates_each_gpu_with_its_logged_claims(broker, vendor, gpu_setup):
+    c = gpu_client(broker, vendor)
+    payload = jwt.decode(c.attest(), options={"verify_signature": False})
+    attestation = broker.last_log()
+    assert attestation["kind"] == "attestation"
+    (gpu,) = attestation["claims"]["gpus"]
+    submod = payload["submods"]["gpu0"]
+    assert submod["ear.veraison.annotated-evidence"] == {"nvidia": gpu}
+    assert submod["ear.status"] == "affirming" and "gpu1" not in payload["submods"]
 
 
 def test_cpu_evidence_alone_does_not_satisfy_a_gpu_policy(broker, vendor, gpu_setup):
