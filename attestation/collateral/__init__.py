@@ -14,10 +14,11 @@ to obtain it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
-from ..errors import CollateralError
+from ..errors import AttestationError, CollateralError
 from .chain import first_answer
 
 PckCa = Literal["platform", "processor"]
@@ -96,8 +97,12 @@ class StaticCollateral:
                 f"TDX collateral for FMSPC {fmspc}", "not provided",
                 hint="pass --collateral with an offline bundle or an Intel collateral JSON file, "
                      "or run `veil attest collateral fetch --fmspc " + fmspc + "` on a connected machine")
-        # The verifier checks that the TCB info's FMSPC matches the PCK certificate.
-        return self.tdx_sets[0]
+        matching = [s for s in self.tdx_sets if _is_for(s, fmspc)]
+        if not matching:
+            raise CollateralError(f"TDX collateral for FMSPC {fmspc}", "not provided",
+                                  hint="the collateral given is for FMSPC "
+                                       + ", ".join(_fmspc_in(s) for s in self.tdx_sets))
+        return next((s for s in matching if _pck_ca_is(s, ca)), matching[0])
 
     def snp_endorsement(self, product: str, signer: SnpSigner, chip_id: bytes,
                         tcb: SnpTcbParts) -> bytes:
@@ -115,6 +120,28 @@ class StaticCollateral:
                 hint=f"run `veil attest collateral fetch --snp-product {product}` on a connected machine "
                      "and pass the bundle with --collateral, or drop --offline to fetch it from AMD KDS; "
                      "--no-revocation skips the check (not recommended)") from None
+
+
+def _fmspc_in(c: TdxCollateral) -> str:
+    try:
+        value = json.loads(c.tcb_info).get("fmspc")
+    except (ValueError, AttributeError):
+        return "?"
+    return value.lower() if isinstance(value, str) else "?"
+
+
+def _is_for(c: TdxCollateral, fmspc: str) -> bool:
+    """Whether a set is for this platform; one whose TCB info cannot be read is left to the verifier."""
+    given = _fmspc_in(c)
+    return given == "?" or given == fmspc.lower()
+
+
+def _pck_ca_is(c: TdxCollateral, ca: PckCa) -> bool:
+    from .intel import pck_crl_ca
+    try:
+        return pck_crl_ca(c.pck_crl) == ca
+    except AttestationError:
+        return False
 
 
 @dataclass(frozen=True, slots=True)

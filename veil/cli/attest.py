@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from enum import StrEnum
 from pathlib import Path
@@ -73,12 +74,15 @@ def read_certificates(paths: list[Path]) -> tuple[bytes, ...]:
     return tuple(ders)
 
 
-def build_collateral(collateral: Path | None, certs: tuple[bytes, ...], offline: bool) -> CollateralSource:
+def build_collateral(collateral: Path | Sequence[Path] | None, certs: tuple[bytes, ...],
+                     offline: bool) -> CollateralSource:
+    """Supplied certificates first, then each --collateral in the order given; online only without any."""
     sources: list[CollateralSource] = []
     if certs:
         sources.append(StaticCollateral(snp_endorsements=certs))
-    if collateral is not None:
-        sources.append(attest_collateral.open_collateral(collateral))
+    paths = [collateral] if isinstance(collateral, Path) else list(collateral or ())
+    if paths:
+        sources.append(attest_collateral.open_collateral(paths))
     elif not offline:
         sources.append(attest_collateral.online_source())
     return ChainedCollateral(tuple(sources)) if sources else StaticCollateral()
@@ -95,8 +99,9 @@ def build_anchors(emulated_anchors: Path | None) -> TrustAnchors:
 def verify_cmd(
     evidence: Annotated[Path, typer.Argument(help="Quote or report: raw binary, hex or base64 text.")],
     tee: Annotated[TeeChoice, typer.Option(help="TEE type; auto detects it from the header.")] = TeeChoice.auto,
-    collateral: Annotated[Optional[Path], typer.Option(
-        help="Offline bundle directory, or one Intel collateral JSON file (the nine-field form).")] = None,
+    collateral: Annotated[list[Path], typer.Option(
+        help="Offline bundle directory, Intel collateral JSON (nine-field form), or loose collateral "
+             "files: TCB info, QE identity, CRLs, issuer chains (repeatable; asked in turn).")] = [],
     certs: Annotated[list[Path], typer.Option(
         "--certs", help="PEM/DER file(s) with VCEK/VLEK, ASK/ASVK, ARK in any order (repeatable).")] = [],
     at: Annotated[Optional[str], typer.Option(help="Verify as of this ISO-8601 instant (default: now).")] = None,
@@ -142,7 +147,7 @@ def _is_composite(path: Path) -> bool:
         return False
 
 
-def _verify_gpu_or_composite(evidence: Path, tee: TeeChoice, *, certs: list[Path], collateral: Path | None,
+def _verify_gpu_or_composite(evidence: Path, tee: TeeChoice, *, certs: list[Path], collateral: list[Path],
                              at: datetime, json_out: bool, no_revocation: bool, offline: bool,
                              emulated_anchors: Path | None, nonce: str | None, rim: list[Path],
                              tee_pubkey: Path | None, allow_debug: bool) -> None:

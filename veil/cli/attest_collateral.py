@@ -4,33 +4,71 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Optional
+from collections.abc import Sequence
+from typing import Annotated, NoReturn, Optional
 
 import typer
 
-from attestation.collateral import CollateralSource, StaticCollateral
+from attestation.collateral import ChainedCollateral, CollateralSource
+from attestation.collateral.manifest import MANIFEST
+from attestation.collateral.windows import format_utc
 from attestation.errors import AttestationError
 
 from . import paths
-from .output import EXIT_FAILED, EXIT_OK, console, fail
+from .output import EXIT_FAILED, EXIT_OK, console, fail, print_json
 
 app = typer.Typer(help="Collateral for verification: online sources, offline bundles.",
                   no_args_is_help=True)
 
 
-def open_collateral(path: Path) -> CollateralSource:
-    """An offline bundle directory, or one Intel nine-field collateral JSON file."""
-    from attestation.collateral.bundle import OfflineBundle
-    from attestation.collateral.intel import load_intel_collateral_json
+def open_collateral(paths: Path | Sequence[Path]) -> CollateralSource:
+    """What `--collateral` names, asked in the order given.
 
+    A directory with a manifest.json is an offline bundle. Every other file or
+    directory is loose collateral (nine-field JSON, PCS bodies, CRLs, issuer
+    chains); all loose ones together make one source, asked at the place of the
+    first of them.
+    """
+    sources = collateral_sources([paths] if isinstance(paths, Path) else list(paths))
+    return sources[0][1] if len(sources) == 1 else ChainedCollateral(tuple(s for _, s in sources))
+
+
+def collateral_sources(paths: Sequence[Path]) -> list[tuple[str, CollateralSource]]:
+    """(description, source) for each bundle and for the loose files together, in order."""
+    from attestation.collateral.bundle import OfflineBundle
+    from attestation.collateral.importer import static_source
+
+    loose = [p for p in paths if not is_bundle(p)]
+    sources: list[tuple[str, CollateralSource]] = []
+    for path in paths:
+        try:
+            if is_bundle(path):
+                sources.append((str(path), OfflineBundle(path)))
+            elif path == loose[0]:
+                sources.append((", ".join(map(str, loose)), static_source(loose_sets(loose))))
+        except AttestationError as exc:
+            fail(exc.message)
+    return sources
+
+
+def is_bundle(path: Path) -> bool:
+    return (path / MANIFEST).is_file()
+
+
+def loose_sets(paths: Sequence[Path]):
+    """Complete TDX sets made of loose files; exit 2 naming the file when one is missing or bad."""
+    from attestation.collateral.importer import read_sets
+
+    for path in paths:
+        if not path.exists():
+            fail(f"cannot read collateral {path}: no such file or directory")
     try:
-        if path.is_dir():
-            return OfflineBundle(path)
-        return StaticCollateral(tdx_sets=(load_intel_collateral_json(path.read_bytes()),))
-    except OSError as exc:
-        fail(f"cannot read collateral {path}: {exc.strerror}")
+        return read_sets(paths)[1]
     except AttestationError as exc:
-        fail(f"{path}: {exc.message}")
+        dirs = [str(p) for p in paths if p.is_dir()]
+        hint = (f"{', '.join(dirs)} has no manifest.json, so it was read as loose collateral files"
+                if dirs else "")
+        fail(exc.message, hint=hint)
 
 
 def online_source(pcs_url: str | None = None, kds_url: str | None = None):
@@ -83,10 +121,25 @@ def fetch(
             summary = fetch_bundle(out, fmspcs=fmspcs, snp=snp_targets, snp_products=snp_product, source=source,
                                    progress=step, on_total=lambda n: progress.update(task, total=n))
         except AttestationError as exc:
-            fail(exc.message, code=EXIT_FAILED)
+            fetch_failed(exc)
     console.print(f"wrote {len(summary.fetched)} collateral items to {out}")
     if rim:
         fetch_rims(out, rim, rim_url)
+
+
+FETCH_ELSEWHERE = ("`collateral fetch` needs network access to the vendor services (Intel PCS or a PCCS, "
+                   "AMD KDS, NVIDIA RIM service): run the same command on a connected machine and copy its "
+                   "--out directory here (pass it with --collateral), or build a bundle here from collateral "
+                   "files you already have with `veil attest collateral import FILE... --out DIR`")
+
+
+def fetch_failed(exc: AttestationError) -> NoReturn:
+    """A fetch that could not get its items: say what failed, and where fetching can work instead."""
+    message = exc.message
+    hint = getattr(exc, "hint", "")
+    if hint and message.endswith(f" ({hint})"):
+        message = message[: -len(hint) - 3]
+    fail(message, hint=FETCH_ELSEWHERE)
 
 
 def fetch_rims(out: Path, rim_ids: list[str], rim_url: str | None) -> None:
@@ -104,7 +157,7 @@ def fetch_rims(out: Path, rim_ids: list[str], rim_url: str | None) -> None:
             for rim_id, xml in rims.items():
                 add_rim(writer, rim_id, xml)
     except AttestationError as exc:
-        fail(exc.message, code=EXIT_FAILED)
+        fetch_failed(exc)
     finally:
         service.close()
     console.print(f"wrote {len(rims)} NVIDIA RIMs to {out}")
@@ -141,32 +194,48 @@ def needs(path: Path):
 
 @app.command("status")
 def status(
-    bundle: Annotated[Path, typer.Argument(help="Offline bundle directory.")],
+    sources: Annotated[list[Path], typer.Argument(
+        help="What `verify --collateral` takes: bundle directories, Intel collateral JSON, loose files.",
+        show_default=False)],
     at: Annotated[Optional[str], typer.Option(help="Instant to check (default: now).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """List a bundle's items with their validity; exit 1 if any is outside its window."""
-    from rich.table import Table
-
-    from attestation.collateral.bundle import OfflineBundle
-
+    """List collateral items with their validity; exit 1 if any is outside its window at --at."""
     from .attest import parse_time
+    from .attest_collateral_view import print_rows, rows_of, rows_document
 
     moment = parse_time(at) if at else datetime.now(timezone.utc)
-    try:
-        source = OfflineBundle(bundle)
-        stale = {s.item.key for s in source.freshness(moment)}
-    except AttestationError as exc:
-        fail(f"{bundle}: {exc.message}")
-    table = Table(title=f"{bundle} at {moment.isoformat()}")
-    for column in ("kind", "keys", "valid from", "valid until", "state"):
-        table.add_column(column)
-    for item in source.items:
-        keys = ", ".join(f"{k}={v}" for k, v in item.keys.items())
-        state = "[red]stale[/]" if item.key in stale else "[green]current[/]"
-        table.add_row(item.kind, keys, _when(item.not_before), _when(item.not_after), state)
-    console.print(table)
+    rows = [row for where, source in collateral_sources(sources) for row in rows_of(where, source, moment)]
+    stale = sum(1 for row in rows if row["state"] != "current")
+    if json_out:
+        print_json(rows_document(moment, rows, stale))
+    else:
+        print_rows(f"collateral at {format_utc(moment)}", rows)
     raise typer.Exit(EXIT_FAILED if stale else EXIT_OK)
 
 
-def _when(value: datetime | None) -> str:
-    return value.isoformat() if value else "-"
+@app.command("import")
+def import_cmd(
+    files: Annotated[list[Path], typer.Argument(
+        help="Collateral files or directories of them: TCB info and QE identity bodies, CRLs (DER or PEM), "
+             "issuer chains (PEM), nine-field collateral JSON. Recognised by content.", show_default=False)],
+    out: Annotated[Path, typer.Option(help="Bundle directory to create (must not exist yet).")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Offline: build a bundle from collateral files you have. Nothing is written if any file is bad."""
+    from attestation.collateral.importer import read_sets, write_bundle
+
+    from .attest_collateral_view import import_document, print_import
+
+    try:
+        pieces, sets = read_sets(files)
+        write_bundle(out, sets)
+    except OSError as exc:
+        fail(f"cannot read collateral: {exc.strerror}")
+    except AttestationError as exc:
+        fail(exc.message)
+    if json_out:
+        print_json(import_document(out, pieces, sets))
+    else:
+        print_import(out, pieces, sets)
+    raise typer.Exit(EXIT_OK)

@@ -287,8 +287,8 @@ def load_policies(directory: Path) -> dict:
 @app.command("reverify")
 def reverify_cmd(
     directory: DirArg, key: KeyOpt = None,
-    collateral: Annotated[Optional[Path], typer.Option(
-        help="Offline bundle directory, or one Intel collateral JSON file.")] = None,
+    collateral: Annotated[list[Path], typer.Option(
+        help="Offline bundle directory, Intel collateral JSON or loose collateral files (repeatable).")] = [],
     certs: Annotated[list[Path], typer.Option("--certs", help="PEM/DER certificate file(s) (repeatable).")] = [],
     offline: Annotated[bool, typer.Option(help="Never contact Intel PCS or AMD KDS.")] = False,
     emulated_anchors: Annotated[Optional[Path], typer.Option(

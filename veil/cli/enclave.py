@@ -230,7 +230,8 @@ def client(
     no_policy: Annotated[bool, typer.Option(help="Trust verified evidence without a policy (development).")] = False,
     emulated_anchors: Annotated[Optional[Path], typer.Option(
         help="Also trust the emulated vendor anchors exported to this directory (development only).")] = None,
-    collateral: Annotated[Optional[Path], typer.Option(help="Offline collateral bundle or Intel JSON file.")] = None,
+    collateral: Annotated[list[Path], typer.Option(
+        help="Offline collateral bundle, Intel JSON or loose collateral files (repeatable).")] = [],
     offline: Annotated[bool, typer.Option(help="Never contact Intel PCS or AMD KDS.")] = False,
     no_revocation: Annotated[bool, typer.Option("--no-revocation", help="Skip CRL checks.")] = False,
     allow_debug: Annotated[bool, typer.Option(help="Accept a debug TD / SNP guest.")] = False,

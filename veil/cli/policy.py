@@ -34,7 +34,8 @@ app = typer.Typer(help="Lint, test, generate and diff release policies.", no_arg
 Refs = Annotated[list[Path], typer.Option("--refs", help="ReferenceValues file or directory (repeatable).")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 TeeOpt = Annotated[TeeChoice, typer.Option(help="TEE type; auto detects it from the header.")]
-CollateralOpt = Annotated[Optional[Path], typer.Option(help="Offline bundle directory or Intel collateral JSON.")]
+CollateralOpt = Annotated[list[Path], typer.Option(
+    help="Offline bundle directory, Intel collateral JSON or loose collateral files (repeatable; asked in turn).")]
 CertsOpt = Annotated[list[Path], typer.Option("--certs", help="PEM/DER VCEK/VLEK, ASK/ASVK, ARK (repeatable).")]
 AtOpt = Annotated[Optional[str], typer.Option(help="Verify and evaluate as of this ISO-8601 instant (default: now).")]
 NoRevocation = Annotated[bool, typer.Option("--no-revocation", help="Skip CRL checks (reported as a warning).")]
@@ -52,7 +53,7 @@ def _load(path: Path, refs: list[Path]):
         fail(f"{path}: policy does not load ({len(exc.problems)} problem(s))")
 
 
-def _verify(evidence: Path, tee: TeeChoice, collateral: Path | None, certs: list[Path], moment: datetime,
+def _verify(evidence: Path, tee: TeeChoice, collateral: list[Path], certs: list[Path], moment: datetime,
             no_revocation: bool, offline: bool, emulated_anchors: Path | None, allow_debug: bool) -> VerificationResult:
     """Verify exactly as `veil attest verify` does with the same options."""
     tee_name, report = read_evidence(evidence, tee)
@@ -126,7 +127,7 @@ def test_cmd(policy: Annotated[Path, typer.Argument(help="Policy file.")],
              evidence: Annotated[Optional[Path], typer.Option(help="Evidence to verify, then evaluate.")] = None,
              claims: Annotated[Optional[Path], typer.Option(help="Claims JSON (from `veil attest verify --json`).")] = None,
              resource: Annotated[Optional[str], typer.Option(help="Resource asked for, e.g. models/m/dek.")] = None,
-             refs: Refs = [], tee: TeeOpt = TeeChoice.auto, collateral: CollateralOpt = None, certs: CertsOpt = [],
+             refs: Refs = [], tee: TeeOpt = TeeChoice.auto, collateral: CollateralOpt = [], certs: CertsOpt = [],
              at: AtOpt = None, no_revocation: NoRevocation = False, offline: OfflineOpt = False,
              emulated_anchors: EmulatedOpt = None, allow_debug: AllowDebugOpt = False, json_out: JsonOut = False) -> None:
     """Evaluate a policy against evidence or claims: exit 0 allow, 1 deny, 2 bad input."""
@@ -162,7 +163,7 @@ def from_evidence_cmd(evidence: Annotated[Path, typer.Argument(help="Evidence to
                       name: Annotated[str, typer.Option(help="metadata.name of the policy.")] = "from-evidence",
                       resource: Annotated[list[str], typer.Option(help="Resource pattern (repeatable).")] = [],
                       force: Annotated[bool, typer.Option(help="Overwrite an existing --out file.")] = False,
-                      tee: TeeOpt = TeeChoice.auto, collateral: CollateralOpt = None, certs: CertsOpt = [],
+                      tee: TeeOpt = TeeChoice.auto, collateral: CollateralOpt = [], certs: CertsOpt = [],
                       at: AtOpt = None, no_revocation: NoRevocation = False, offline: OfflineOpt = False,
                       emulated_anchors: EmulatedOpt = None, allow_debug: AllowDebugOpt = False) -> None:
     """Write a commented policy pinning what verified evidence shows, for review."""
