@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -33,6 +34,10 @@ def decode_blob(data: bytes) -> bytes:
     stripped = data.strip()
     if not stripped:
         raise ParseError("evidence", "input", 0, "is empty")
+    if stripped.startswith(b"{"):
+        quote = _json_quote(stripped)
+        if quote is not None:
+            return decode_blob(quote)
     if _HEX.match(stripped):
         compact = b"".join(stripped.split())
         if len(compact) % 2 == 0:
@@ -46,6 +51,21 @@ def decode_blob(data: bytes) -> bytes:
         except (binascii.Error, ValueError):
             pass
     return bytes(data)
+
+
+def _json_quote(text: bytes) -> bytes | None:
+    """The quote of a JSON envelope: `{"tdx": {"quote": base64, …}}` (Intel Trust Authority style
+    evidence, as teekit stores it) or `{"quote": base64}`. None when the JSON is not such an envelope."""
+    try:
+        doc = json.loads(text)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if isinstance(doc, dict) and isinstance(doc.get("tdx"), dict):
+        doc = doc["tdx"]
+    quote = doc.get("quote") if isinstance(doc, dict) else None
+    if not isinstance(quote, str) or not quote.strip():
+        return None
+    return quote.encode()
 
 
 def detect_tee(report: bytes) -> Tee:

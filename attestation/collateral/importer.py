@@ -63,6 +63,15 @@ def static_source(sets: Sequence[AssembledSet]) -> StaticCollateral:
 
 def write_bundle(out: Path, sets: Sequence[AssembledSet]) -> Path:
     """Write the sets into a new bundle directory (temporary directory renamed into place)."""
+    seen: dict[tuple[str, str], AssembledSet] = {}
+    for s in sets:
+        other = seen.setdefault((s.fmspc, s.ca), s)
+        if other is not s:
+            raise CollateralError(
+                f"TDX collateral for FMSPC {s.fmspc} ({s.ca} PCK CA)",
+                f"given twice ({', '.join(other.origins[:1])}; {', '.join(s.origins[:1])})",
+                hint="a bundle holds one set per platform: import them into separate bundles, "
+                     "or pass the files to --collateral in the order they should be asked")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise CollateralError(str(out), "already exists", hint="choose a new --out directory")
     try:
