@@ -83,13 +83,16 @@ def snp_hint(product: str, signer: str) -> str:
 class StaticCollateral:
     """Collateral given directly: one TDX set and/or SNP certificates and CRLs.
 
-    Used for a single dcap-qvl style JSON file, for certificates passed on the
-    command line, and by tests. Items that are absent raise CollateralError.
+    Used for dcap-qvl style JSON files and loose collateral files, for
+    certificates passed on the command line, and by tests. Items that are
+    absent raise CollateralError. Of several TDX sets, the first for the
+    platform's FMSPC (and PCK CA, where both exist) is handed out.
     """
 
     tdx_sets: tuple[TdxCollateral, ...] = ()
     snp_endorsements: tuple[bytes, ...] = ()
     snp_crls: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    only_matching: bool = False     # True: no set for the FMSPC is "not provided", so a chain asks on
 
     def tdx(self, fmspc: str, ca: PckCa) -> TdxCollateral:
         if not self.tdx_sets:
@@ -98,6 +101,8 @@ class StaticCollateral:
                 hint="pass --collateral with an offline bundle or an Intel collateral JSON file, "
                      "or run `veil attest collateral fetch --fmspc " + fmspc + "` on a connected machine")
         matching = [s for s in self.tdx_sets if _is_for(s, fmspc)]
+        if not matching and not self.only_matching:
+            return self.tdx_sets[0]     # the verifier reports the FMSPC mismatch
         if not matching:
             raise CollateralError(f"TDX collateral for FMSPC {fmspc}", "not provided",
                                   hint="the collateral given is for FMSPC "

@@ -102,7 +102,7 @@ def _loose_set(tcb: Piece, pool: _Pool) -> list[AssembledSet]:
                         "add the QE identity body, or a nine-field JSON file of the same period"))
     root_crl = pool.take(_one(f"{what}: root CA CRL", pool.root_crl, fits,
                               "add the Intel SGX root CA CRL (DER or PEM)"))
-    chain_hint = "add the TCB signing chain PEM (the PCS TCB-Info-Issuer-Chain header)"
+    chain_hint = "add the TCB signing chain PEM file, i.e. the PCS TCB-Info-Issuer-Chain header"
     tcb_chain = pool.take(_one(f"{what}: TCB info issuer chain", pool.tcb_chain,
                                lambda c: _valid_at(c, tcb.window.not_before), chain_hint))
     qe_chain = pool.take(_one(f"{what}: QE identity issuer chain",
@@ -117,7 +117,7 @@ def _loose_set(tcb: Piece, pool: _Pool) -> list[AssembledSet]:
                              fits, "give one PCK CRL per CA"))
         pck_chain = pool.take(_one(f"{what}: PCK CRL issuer chain ({ca} CA)", pool.pck_chain[ca],
                                    lambda c: _valid_at(c, crl.window.not_before),
-                                   f"add the PCK {ca} CA chain PEM (e.g. the SGX-PCK-CRL-Issuer-Chain header)"))
+                                   f"add the PCK {ca} CA chain PEM file, i.e. the PCS SGX-PCK-CRL-Issuer-Chain header"))
         collateral = TdxCollateral(
             tcb_info=tcb.signed, tcb_info_signature=tcb.signature, tcb_info_issuer_chain=tcb_chain.data,
             qe_identity=qe.data, qe_identity_signature=qe.signature, qe_identity_issuer_chain=qe_chain.data,

@@ -58,7 +58,7 @@ def read_sets(paths: Sequence[Path]) -> tuple[list[Piece], list[AssembledSet]]:
 
 
 def static_source(sets: Sequence[AssembledSet]) -> StaticCollateral:
-    return StaticCollateral(tdx_sets=tuple(s.collateral for s in sets))
+    return StaticCollateral(tdx_sets=tuple(s.collateral for s in sets), only_matching=True)
 
 
 def write_bundle(out: Path, sets: Sequence[AssembledSet]) -> Path:

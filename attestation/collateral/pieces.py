@@ -60,25 +60,49 @@ class Piece:
 
 def _bad(origin: str, why: str) -> CollateralError:
     return CollateralError(
-        origin, why, hint="give Intel TCB info / QE identity bodies, CRLs (DER or PEM), issuer chains (PEM) "
-        "or a nine-field collateral JSON file")
+        origin, why, hint="import takes Intel TCB info and QE identity JSON, CRLs, PEM issuer chains "
+        "and nine-field collateral JSON")
 
 
 def read_piece(origin: str, data: bytes) -> Piece:
     """Recognise one file by content. Raises CollateralError naming the file and what is wrong."""
     if len(data) > MAX_PIECE_BYTES:
         raise _bad(origin, f"is larger than {MAX_PIECE_BYTES} bytes")
-    text = data.lstrip()
     try:
-        if text.startswith(b"{"):
+        text = data.decode("ascii").lstrip()
+    except UnicodeDecodeError:
+        text = None
+    try:
+        if text is None:
+            return _binary_piece(origin, data)
+        if text.startswith("{"):
             return _json_piece(origin, data)
-        if b"CERTIFICATE-----" in data or b"CERTIFICATE%2D%2D%2D%2D%2D" in data.upper():
+        if "CERTIFICATE-----" in text or "CERTIFICATE%2D%2D%2D%2D%2D" in text.upper():
             return _chain_piece(origin, data)
-        if b"-----BEGIN X509 CRL-----" in data or data[:1] == b"\x30":
+        if "-----BEGIN X509 CRL-----" in text:
             return _crl_piece(origin, data)
     except ParseError as exc:
         raise _bad(origin, exc.message) from None
-    raise _bad(origin, "is not Intel collateral (not JSON, PEM, or a DER CRL)")
+    raise _bad(origin, "is text but neither JSON nor a PEM certificate chain or CRL")
+
+
+def _binary_piece(origin: str, data: bytes) -> Piece:
+    """Binary input: a DER CRL is collateral; a DER certificate or anything else is not."""
+    if data[:1] == b"\x30":
+        try:
+            load_crl(data)
+        except ValueError:
+            pass
+        else:
+            return _crl_piece(origin, data)
+        try:
+            cert = x509.load_der_x509_certificate(data)
+        except ValueError:
+            pass
+        else:
+            raise _bad(origin, f"is a DER certificate ({_cn(cert.subject)!r}), not collateral; "
+                       "give issuer chains as PEM files")
+    raise _bad(origin, "is binary but not a DER CRL; a quote or report is evidence, not collateral")
 
 
 def _json_piece(origin: str, data: bytes) -> Piece:
@@ -140,8 +164,8 @@ def crl_ca(der: bytes) -> str:
 def _crl_piece(origin: str, data: bytes) -> Piece:
     try:
         crl = load_crl(data)
-    except ValueError:
-        raise _bad(origin, "is binary but not a DER CRL") from None
+    except ValueError as exc:
+        raise _bad(origin, f"is not a readable CRL ({exc})") from None
     der = crl.public_bytes(Encoding.DER)
     role = crl_ca(der)
     kind: PieceKind = "root_ca_crl" if role == "root" else "pck_crl"

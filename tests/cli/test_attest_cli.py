@@ -216,11 +216,11 @@ def test_emulated_snp_with_certificate_file(tmp_path):
 
 
 def test_collateral_fetch_names_what_it_cannot_reach(e, tmp_path):
-    """No vendor service is reachable here: fetch fails with exit 1 and names the host, writes nothing."""
+    """No vendor service is reachable here: fetch fails with exit 2 (network) and names the host, writes nothing."""
     out = tmp_path / "bundle"
     result = veil("attest", "collateral", "fetch", "--evidence", e / "tdx/quotes/gotdx_v5_td15.dat",
                   "--out", out, "--pcs-url", "http://127.0.0.1:9")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "127.0.0.1:9" in result.output and "90c06f000000" in result.output
     assert not out.exists()
 
