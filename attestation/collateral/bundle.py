@@ -104,7 +104,8 @@ class OfflineBundle:
         manifest_file = self.path / MANIFEST
         if not manifest_file.is_file():
             raise CollateralError(f"offline bundle {self._where}", "has no manifest.json",
-                                  hint="create one with `veil attest collateral fetch --out DIR`")
+                                  hint="create one with `veil attest collateral fetch --out DIR` on a connected machine, "
+                                       "or from collateral files with `veil attest collateral import`")
         if manifest_file.stat().st_size > MAX_MANIFEST_BYTES:
             raise CollateralError(f"offline bundle {self._where}",
                                   f"manifest.json is larger than {MAX_MANIFEST_BYTES} bytes")

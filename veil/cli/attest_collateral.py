@@ -195,7 +195,7 @@ def needs(path: Path):
 @app.command("status")
 def status(
     sources: Annotated[list[Path], typer.Argument(
-        help="What `verify --collateral` takes: bundle directories, Intel collateral JSON, loose files.",
+        metavar="SOURCE", help="What `verify --collateral` takes: bundle directories, Intel collateral JSON, loose files.",
         show_default=False)],
     at: Annotated[Optional[str], typer.Option(help="Instant to check (default: now).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -217,9 +217,9 @@ def status(
 @app.command("import")
 def import_cmd(
     files: Annotated[list[Path], typer.Argument(
-        help="Collateral files or directories of them: TCB info and QE identity bodies, CRLs (DER or PEM), "
+        metavar="FILE", help="Collateral files or directories of them: TCB info and QE identity bodies, CRLs (DER or PEM), "
              "issuer chains (PEM), nine-field collateral JSON. Recognised by content.", show_default=False)],
-    out: Annotated[Path, typer.Option(help="Bundle directory to create (must not exist yet).")],
+    out: Annotated[Path, typer.Option(metavar="DIR", help="Bundle directory to create (must not exist yet).")],
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Offline: build a bundle from collateral files you have. Nothing is written if any file is bad."""
