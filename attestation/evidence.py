@@ -37,7 +37,7 @@ def decode_blob(data: bytes) -> bytes:
     if stripped.startswith(b"{"):
         quote = _json_quote(stripped)
         if quote is not None:
-            return decode_blob(quote)
+            stripped = data = quote.strip()
     if _HEX.match(stripped):
         compact = b"".join(stripped.split())
         if len(compact) % 2 == 0:
@@ -58,14 +58,14 @@ def _json_quote(text: bytes) -> bytes | None:
     evidence, as teekit stores it) or `{"quote": base64}`. None when the JSON is not such an envelope."""
     try:
         doc = json.loads(text)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     if isinstance(doc, dict) and isinstance(doc.get("tdx"), dict):
         doc = doc["tdx"]
     quote = doc.get("quote") if isinstance(doc, dict) else None
     if not isinstance(quote, str) or not quote.strip():
         return None
-    return quote.encode()
+    return quote.encode("utf-8", "replace")
 
 
 def detect_tee(report: bytes) -> Tee:

@@ -29,8 +29,8 @@ def open_collateral(paths: Path | Sequence[Path]) -> CollateralSource:
     chains); all loose ones together make one source, asked at the place of the
     first of them.
     """
-    sources = collateral_sources([paths] if isinstance(paths, Path) else list(paths))
-    return sources[0][1] if len(sources) == 1 else ChainedCollateral(tuple(s for _, s in sources))
+    sources = [s for _, s in collateral_sources([paths] if isinstance(paths, Path) else list(paths))]
+    return sources[0] if len(sources) == 1 else ChainedCollateral(tuple(sources))
 
 
 def collateral_sources(paths: Sequence[Path]) -> list[tuple[str, CollateralSource]]:

@@ -149,3 +149,13 @@ def test_collateral_imported_into_bundles_verifies_the_same(e, tmp_path):
     assert code == 0 and doc["tcb_status"] == "UpToDate"
     code, doc = run("tdx/quotes/teekit_tdx_v4_edgeless.dat", bundles["2025"], AT_2025_10)
     assert code == 0 and set(doc["advisory_ids"]) == SA_2023
+
+
+def test_quote_json_envelope_is_read_and_odd_json_is_left_to_the_parser(e):
+    from attestation.evidence import decode_blob
+
+    wrapped = decode_blob((e / "tdx/quotes/teekit_tdx_v4_gcp.json").read_bytes())
+    assert wrapped == (e / "tdx/quotes/teekit_tdx_v4_gcp.quote.dat").read_bytes()
+    deep = b'{"quote":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    assert decode_blob(deep) == deep          # not an envelope: handed on unchanged, no RecursionError
+    assert decode_blob(b'{"quote": "\\ud800"}') == b"?"     # a lone surrogate: replaced, then a parse error later
