@@ -255,3 +255,10 @@ def test_fetch_without_network_says_where_to_run_it(e, tmp_path):
     assert "connected machine" in text and "veil attest collateral import" in text
     assert "collateral fetch --fmspc" not in text          # the hint no longer points back at itself
     assert not out.exists()
+
+
+def test_import_refuses_a_bundle_as_input(e, tmp_path):
+    bundle = tmp_path / "bundle"
+    imported(e / JSON_2026_02, "--out", bundle)
+    message = refused(tmp_path, bundle)
+    assert "already an offline bundle" in message
