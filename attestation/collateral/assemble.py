@@ -43,6 +43,7 @@ class _Part:
     window: Window
     signature: bytes = b""
     chain: bytes = b""          # the issuer chain that came with it (nine-field files)
+    ca: str = ""                # PCK CRLs: "platform" or "processor"
 
 
 def _overlaps(a: Window, b: Window) -> bool:
@@ -79,8 +80,8 @@ class _Pool:
         self.qe = [_Part(p.signed, p.origin, p.window, p.signature) for p in loose["qe_identity"]] or [
             _Part(c.qe_identity, p.origin, _json_window(c.qe_identity), c.qe_identity_signature,
                   c.qe_identity_issuer_chain) for p in full if (c := p.full)]
-        self.pck_crl = [_Part(p.data, p.origin, p.window, chain=p.ca.encode()) for p in loose["pck_crl"]] or [
-            _Part(c.pck_crl, p.origin, _crl_window(c.pck_crl), chain=p.ca.encode()) for p in full if (c := p.full)]
+        self.pck_crl = [_Part(p.data, p.origin, p.window, ca=p.ca or "") for p in loose["pck_crl"]] or [
+            _Part(c.pck_crl, p.origin, _crl_window(c.pck_crl), ca=p.ca or "") for p in full if (c := p.full)]
         self.root_crl = [_Part(p.data, p.origin, p.window) for p in loose["root_ca_crl"]] or [
             _Part(c.root_ca_crl, p.origin, _crl_window(c.root_ca_crl)) for p in full if (c := p.full)]
         self.tcb_chain = [_Part(p.data, p.origin, p.window) for p in loose["tcb_signing_chain"]] or [
@@ -112,8 +113,8 @@ def _loose_set(tcb: Piece, pool: _Pool) -> list[AssembledSet]:
     if not crls:
         _one(f"{what}: PCK CRL", pool.pck_crl, fits, "add the PCK CRL of the platform CA (DER or PEM)")
     sets = []
-    for ca in sorted({c.chain.decode() for c in crls}):
-        crl = pool.take(_one(f"{what}: PCK CRL ({ca} CA)", [c for c in crls if c.chain.decode() == ca],
+    for ca in sorted({c.ca for c in crls}):
+        crl = pool.take(_one(f"{what}: PCK CRL ({ca} CA)", [c for c in crls if c.ca == ca],
                              fits, "give one PCK CRL per CA"))
         pck_chain = pool.take(_one(f"{what}: PCK CRL issuer chain ({ca} CA)", pool.pck_chain[ca],
                                    lambda c: _valid_at(c, crl.window.not_before),
