@@ -133,6 +133,10 @@ def verify_cmd(
     except ParseError as exc:
         fail(f"{evidence}: {exc.message}")
     emit_result(result, json_out=json_out, no_revocation=no_revocation)
+    if explain and not json_out:
+        console.print(f"[dim]--explain lists the checks of GPU evidence; {tee_name.upper()} verification stops "
+                      "at its first failed check (shown above), and passes only when every check does[/]",
+                      highlight=False)
     raise typer.Exit(EXIT_OK if result.verified else EXIT_FAILED)
 
 
