@@ -265,7 +265,7 @@ def diff_cmd(old: Annotated[Path, typer.Argument(help="Current policy.")],
                                  "new_reasons": [x.code for x in c.new.failures] if c.new else []}
                                 for c in changes]})
     else:
-        table = Table(title=f"{len(changes)} decision(s) of {len(records)} replayed would change")
+        table = Table(title=f"{len(changes)} decision(s) would change")
         for column in (where, "time", "resource", "recorded", "old policy", "new policy", "why"):
             table.add_column(column, overflow="fold")
         for c in changes:
