@@ -134,3 +134,13 @@ def test_diff_takes_the_exports_entries_and_shows_recorded_old_and_new(tmp_path,
     missing = veil("policy", "diff", EXAMPLES / "tdx-production.yaml", new_path, "--log", tmp_path / "nope",
                    "--refs", REFS)
     assert missing.exit_code == 2 and "entries.jsonl" in missing.output and "Traceback" not in missing.output
+
+
+def test_policy_test_shows_expected_and_actual_when_the_evidence_does_not_verify(evidence_dir):
+    result = veil("policy", "test", EXAMPLES / "tdx-production.yaml", "--refs", REFS, "--evidence",
+                  evidence_dir / "tdx/quotes/dcapqvl_tdx_quote_v4.dat", "--collateral", evidence_dir / TDX[1],
+                  "--at", "2030-07-01T00:00:00Z", "--offline")
+    assert result.exit_code == 1, result.output
+    flat = " ".join(result.stdout.split())
+    assert "✗ tdx.tcb_info_expired:" in flat and "(expected 2025-06-19T10:16:03+00:00 .. " in flat
+    assert "actual 2030-07-01T00:00:00+00:00)" in flat

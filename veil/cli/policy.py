@@ -66,6 +66,14 @@ def _verify(evidence: Path, tee: TeeChoice, collateral: Path | None, certs: list
         fail(f"{evidence}: {exc.message}")
 
 
+def _failure_line(failure) -> str:
+    """A verification failure as one line: its code, message, and expected and actual values where known."""
+    line = f"{failure.code}: {failure.message}"
+    if failure.expected is not None or failure.actual is not None:
+        line += f" (expected {failure.expected}, actual {failure.actual})"
+    return line
+
+
 def _read_claims(path: Path) -> tuple[Claims | None, list[str]]:
     """Claims from `veil attest verify --json` output (whole document or its "claims")."""
     try:
@@ -137,7 +145,7 @@ def test_cmd(policy: Annotated[Path, typer.Argument(help="Policy file.")],
     if evidence is not None:
         result = _verify(evidence, tee, collateral, certs, moment, no_revocation, offline, emulated_anchors,
                          allow_debug)
-        found, errors = result.claims if result.verified else None, [f"{e.code}: {e.message}" for e in result.errors]
+        found, errors = result.claims if result.verified else None, [_failure_line(e) for e in result.errors]
     else:
         found, errors = _read_claims(claims)
     if found is None:
@@ -178,7 +186,7 @@ def from_evidence_cmd(evidence: Annotated[Path, typer.Argument(help="Evidence to
     result = _verify(evidence, tee, collateral, certs, moment, no_revocation, offline, emulated_anchors, allow_debug)
     if not result.verified or result.claims is None:
         for error in result.errors:
-            err_console.print(f"  ✗ {error.code}: {error.message}", highlight=False, markup=False)
+            err_console.print(f"  ✗ {_failure_line(error)}", highlight=False, markup=False)
         fail("the evidence did not verify: no policy written", code=EXIT_FAILED)
     text = policy_from_claims(result.claims, name=name, resources=patterns, evidence=evidence.name, at=moment)
     atomic_write(out, text.encode("utf-8"))
