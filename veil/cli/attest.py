@@ -161,7 +161,7 @@ def _verify_gpu_or_composite(evidence: Path, tee: TeeChoice, *, certs: list[Path
                          allow_debug=allow_debug)
     if composite:
         attest_gpu.verify_composite(evidence, nonce=nonce, tee_pubkey=tee_pubkey, opts=opts, json_out=json_out,
-                                    no_revocation=no_revocation)
+                                    no_revocation=no_revocation, explain=explain)
     attest_gpu.verify_gpu(evidence, certs=certs, nonce=nonce, opts=opts, json_out=json_out, explain=explain)
 
 

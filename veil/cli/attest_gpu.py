@@ -130,7 +130,7 @@ def verify_gpu(evidence: Path, *, certs: list[Path], nonce: str | None, opts: Ve
 
 
 def verify_composite(evidence: Path, *, nonce: str | None, tee_pubkey: Path | None, opts: VerifyOptions,
-                     json_out: bool, no_revocation: bool) -> None:
+                     json_out: bool, no_revocation: bool, explain: bool = False) -> None:
     from attestation.verify import verify_composite_evidence
 
     from .attest import emit_result
@@ -148,6 +148,9 @@ def verify_composite(evidence: Path, *, nonce: str | None, tee_pubkey: Path | No
     except ParseError as exc:
         fail(f"{evidence}: {exc.message}")
     emit_result(result, json_out=json_out, no_revocation=no_revocation)
+    if explain and not json_out:
+        console.print("[dim]--explain lists the checks of GPU evidence given alone (--tee nvidia); composite "
+                      "verification reports its first failed check, shown above[/]", highlight=False)
     raise typer.Exit(EXIT_OK if result.verified else EXIT_FAILED)
 
 
