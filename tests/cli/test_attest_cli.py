@@ -297,3 +297,10 @@ def test_td_attributes_name_every_defined_bit_and_flag_reserved_ones():
     assert decoded["set"] == "DEBUG, PKS, PERFMON" and decoded["DEBUG"] and not decoded["SEPT_VE_DISABLE"]
     assert decoded["reserved_bits_set"] == "0x0000000000000020"
     assert decode_td_attributes(bytes(8))["set"] == "none"
+
+
+def test_explain_on_cpu_evidence_says_what_it_lists(e):
+    result = veil("attest", "verify", e / "tdx/quotes/dcapqvl_tdx_quote_v4.dat", "--offline", "--explain")
+    assert result.exit_code == 1
+    assert "--explain lists the checks of GPU evidence; TDX verification stops at its first failed check" in \
+        " ".join(result.stdout.split())
