@@ -55,8 +55,9 @@ def verify_device_chain(certs: tuple[x509.Certificate, ...], anchors: TrustAncho
     chain = tuple(c for c in certs if c.issuer != c.subject and not any(c == a.certificate for a in roots))
     expected = CHAIN_BELOW_ROOT.get(architecture)
     if expected is not None and len(chain) != expected:
-        raise VerificationError("nvidia.device_chain", f"a {architecture} chain has {expected} certificates "
-                                "below the root", expected=str(expected), actual=str(len(chain)))
+        raise VerificationError("nvidia.device_chain", f"{_found(certs, chain)}; a {architecture} chain has "
+                                f"{expected} certificates below the root", expected=str(expected),
+                                actual=str(len(chain)))
     if not chain:
         raise VerificationError("nvidia.device_chain", "no device certificate below the root")
     for cert, issuer in zip(chain, chain[1:]):
@@ -65,6 +66,15 @@ def verify_device_chain(certs: tuple[x509.Certificate, ...], anchors: TrustAncho
     for cert in (*chain, anchor.certificate):
         check_validity(cert, at, check="nvidia.device_chain_validity")
     return DeviceChain(chain, anchor)
+
+
+def _plural(n: int) -> str:
+    return f"{n} certificate" + ("" if n == 1 else "s")
+
+
+def _found(certs: tuple[x509.Certificate, ...], below_root: tuple[x509.Certificate, ...]) -> str:
+    """What the GPU sent: how many certificates, and how many of them sit below a root."""
+    return f"found {_plural(len(certs))}, {len(below_root)} of them below the root"
 
 
 def _anchor_for(top: x509.Certificate, roots: tuple[Anchor, ...]) -> Anchor:

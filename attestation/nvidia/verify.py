@@ -20,6 +20,8 @@ failure in the result. Across GPUs, mixing MPT and SPT modes fails (§5 step 8).
 from __future__ import annotations
 
 import hmac
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes
@@ -40,6 +42,31 @@ from .spdm import CHIP_SKU, PROJECT, PROJECT_SKU, AttestationReport, parse_repor
 
 SUPPORTED = ("hopper",)
 REVOCATION_SKIPPED = "revocation of NVIDIA certificates was not checked (check_revocation=False)"
+# Every check of one GPU, in the order verify_gpu_report runs them.
+CHECKS = ("nvidia.architecture", "nvidia.nonce", "nvidia.device_chain", "nvidia.fwid", "nvidia.revocation",
+          "nvidia.report_signature", "nvidia.driver_rim", "nvidia.vbios_rim", "nvidia.measurements")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckOutcome:
+    """One check of one GPU: "pass", "fail" or "skipped", with what failed (or why it was skipped)."""
+
+    code: str
+    outcome: str
+    detail: str = ""
+
+
+@contextmanager
+def _check(trail: list[CheckOutcome] | None, code: str) -> Iterator[None]:
+    """Record in `trail` whether the block passed or raised (the error still propagates)."""
+    try:
+        yield
+    except AttestationError as exc:
+        if trail is not None:
+            trail.append(CheckOutcome(code, "fail", getattr(exc, "detail", exc.message)))
+        raise
+    if trail is not None:
+        trail.append(CheckOutcome(code, "pass"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +77,7 @@ class GpuVerificationResult:
     gpus: tuple[GpuClaims, ...]
     errors: tuple[Failure, ...] = ()
     tee: str = "nvidia"
+    checks: tuple[tuple[CheckOutcome, ...], ...] = ()     # per GPU, the checks run (see CHECKS)
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -99,32 +127,47 @@ def _rim(rim_id: str, version: str, opts: VerifyOptions, source) -> VerifiedRim:
     return verified
 
 
-def verify_gpu_report(evidence: GpuEvidence, opts: VerifyOptions, *, nonce: bytes,
-                      index: int = 0) -> tuple[GpuClaims, Comparison]:
-    """Steps (1)–(7) for one GPU; raises AttestationError for (1)–(6)."""
-    if evidence.arch.lower() not in SUPPORTED:
-        raise VerificationError("nvidia.architecture", "unsupported GPU architecture",
-                                expected=", ".join(SUPPORTED), actual=evidence.arch)
+def verify_gpu_report(evidence: GpuEvidence, opts: VerifyOptions, *, nonce: bytes, index: int = 0,
+                      trail: list[CheckOutcome] | None = None) -> tuple[GpuClaims, Comparison]:
+    """Steps (1)–(7) for one GPU; raises AttestationError for (1)–(6). Each check run goes into `trail`."""
+    with _check(trail, "nvidia.architecture"):
+        if evidence.arch.lower() not in SUPPORTED:
+            raise VerificationError("nvidia.architecture", "unsupported GPU architecture",
+                                    expected=", ".join(SUPPORTED), actual=evidence.arch)
     report = parse_report(evidence.report)
-    check_nonce(report, nonce)
+    with _check(trail, "nvidia.nonce"):
+        check_nonce(report, nonce)
     try:
-        chain = verify_device_chain(load_chain(evidence.certificates), opts.anchors, opts.at,
-                                    architecture=evidence.arch.lower())
-        fwid = check_fwid(chain, report.response.opaque.fwid)
+        with _check(trail, "nvidia.device_chain"):
+            chain = verify_device_chain(load_chain(evidence.certificates), opts.anchors, opts.at,
+                                        architecture=evidence.arch.lower())
+        with _check(trail, "nvidia.fwid"):
+            fwid = check_fwid(chain, report.response.opaque.fwid)
     except ValueError as exc:                    # a certificate whose key or extension does not decode
+        if trail is not None:
+            trail.append(CheckOutcome("nvidia.device_chain", "fail", f"malformed device certificate: {exc}"))
         raise VerificationError("nvidia.device_chain", f"malformed device certificate: {exc}") from None
     source = nvidia_collateral(opts.collateral)
     warnings: list[str] = []
     if opts.check_revocation:
-        check_chain_revocation(chain.certificates, chain.anchor.certificate, source, opts.at, start=1)
+        with _check(trail, "nvidia.revocation"):
+            check_chain_revocation(chain.certificates, chain.anchor.certificate, source, opts.at, start=1)
     else:
         warnings.append(REVOCATION_SKIPPED)
-    check_signature(report, chain)
+        if trail is not None:
+            trail.append(CheckOutcome("nvidia.revocation", "skipped", "check_revocation=False"))
+    with _check(trail, "nvidia.report_signature"):
+        check_signature(report, chain)
     opaque = report.response.opaque
-    driver = _rim(driver_rim_id(report), opaque.driver_version or "", opts, source)
-    vbios = _rim(vbios_rim_id(report), opaque.vbios_version or "", opts, source)
+    with _check(trail, "nvidia.driver_rim"):
+        driver = _rim(driver_rim_id(report), opaque.driver_version or "", opts, source)
+    with _check(trail, "nvidia.vbios_rim"):
+        vbios = _rim(vbios_rim_id(report), opaque.vbios_version or "", opts, source)
     comparison = compare(report, driver.rim, vbios.rim)
     claims = _claims(index, evidence, report, chain, fwid, comparison, driver, vbios, warnings)
+    if trail is not None:
+        trail.append(CheckOutcome("nvidia.measurements", "pass" if comparison.success else "fail",
+                                  "" if comparison.success else measurement_failure(claims).message))
     return claims, comparison
 
 
@@ -169,10 +212,12 @@ def verify_gpus(evidence: tuple[GpuEvidence, ...] | list[GpuEvidence], opts: Ver
     if not evidence or len(evidence) > MAX_GPUS:
         raise ParseError("NVIDIA evidence", "GPU count", None, f"{len(evidence)} GPUs; expected 1..{MAX_GPUS}")
     nonces = nonce if isinstance(nonce, list) else [nonce] * len(evidence)
-    claims, errors = [], []
+    claims, errors, checks = [], [], []
     for index, (gpu, expected) in enumerate(zip(evidence, nonces)):
+        trail: list[CheckOutcome] = []
+        checks.append(trail)
         try:
-            gpu_claims, comparison = verify_gpu_report(gpu, opts, nonce=expected, index=index)
+            gpu_claims, comparison = verify_gpu_report(gpu, opts, nonce=expected, index=index, trail=trail)
         except ParseError:
             raise
         except (VerificationError, CollateralError) as exc:
@@ -186,4 +231,4 @@ def verify_gpus(evidence: tuple[GpuEvidence, ...] | list[GpuEvidence], opts: Ver
         errors.append(Failure("nvidia.feature_flag_mix", "GPUs mix single- and multi-GPU passthrough modes",
                                  expected="one mode", actual=",".join(sorted(flags))))
     return GpuVerificationResult(verified=not errors and len(claims) == len(evidence),
-                                 gpus=tuple(claims), errors=tuple(errors))
+                                 gpus=tuple(claims), errors=tuple(errors), checks=tuple(map(tuple, checks)))

@@ -77,6 +77,19 @@ class TdReportBody:
         return int.from_bytes(self.td_attributes, "little")
 
 
+# TD_ATTRIBUTES (8 bytes, little-endian): the bits the TDX module ABI defines; every other bit is reserved.
+TD_ATTRIBUTE_BITS = {0: "DEBUG", 28: "SEPT_VE_DISABLE", 30: "PKS", 31: "KL", 63: "PERFMON"}
+
+
+def decode_td_attributes(raw: bytes) -> dict[str, object]:
+    """TD_ATTRIBUTES as named bits: each defined bit on or off, the names of those set, the reserved bits set."""
+    value = int.from_bytes(raw, "little")
+    named = {name: bool(value >> bit & 1) for bit, name in TD_ATTRIBUTE_BITS.items()}
+    reserved = value & ~sum(1 << bit for bit in TD_ATTRIBUTE_BITS) & (2 ** 64 - 1)
+    return {"raw": raw.hex(), "set": ", ".join(name for name, on in named.items() if on) or "none", **named,
+            "reserved_bits_set": f"0x{reserved:016x}" if reserved else "none"}
+
+
 @dataclass(frozen=True, slots=True)
 class EnclaveReport:
     """SGX report body of the Quoting Enclave (384 bytes)."""

@@ -42,6 +42,12 @@ class VerifyReport:
     entries: int
     problems: tuple[Problem, ...] = ()
     warnings: tuple[str, ...] = ()
+    previous: Checkpoint | None = None       # the earlier checkpoint given, once its signature verified
+
+    @property
+    def extends_previous(self) -> bool:
+        """A previous checkpoint was given and this log, verified, extends it."""
+        return self.previous is not None and self.ok
 
     @property
     def ok(self) -> bool:
@@ -87,10 +93,12 @@ def verify_export(directory: str | Path, verifier: NoteVerifier | str | None = N
         problems += _check_view(export, hashes, authentic)
     else:
         problems += _check_full(export, hashes, cp, authentic)                         # (3)
+    old = None
     if previous is not None:
-        problems += _check_previous(previous, verifier, cp, hashes, problems)          # (4)
+        found, old = _check_previous(previous, verifier, cp, hashes, problems)         # (4)
+        problems += found
     problems += _check_call_batches(export)                                            # (5)
-    return VerifyReport(cp, len(export.lines), tuple(problems), tuple(warnings))
+    return VerifyReport(cp, len(export.lines), tuple(problems), tuple(warnings), old)
 
 
 def _check_call_batches(export: Export) -> list[Problem]:
@@ -185,12 +193,16 @@ def _check_view(export: Export, hashes: list[bytes], authentic: list[bytes] | No
 
 
 def _check_previous(previous: str, verifier: NoteVerifier, cp: Checkpoint, hashes: list[bytes],
-                    found: list[Problem]) -> list[Problem]:
-    """An earlier trusted checkpoint must describe a prefix of this log."""
+                    found: list[Problem]) -> tuple[list[Problem], Checkpoint | None]:
+    """An earlier trusted checkpoint must describe a prefix of this log: the problems, and that checkpoint."""
     try:
         old = open_note(previous, [verifier])
     except CheckpointError as exc:
-        return [Problem("checkpoint", None, f"previous checkpoint: {exc.message}")]
+        return [Problem("checkpoint", None, f"previous checkpoint: {exc.message}")], None
+    return _prefix_problems(old, cp, hashes, found), old
+
+
+def _prefix_problems(old: Checkpoint, cp: Checkpoint, hashes: list[bytes], found: list[Problem]) -> list[Problem]:
     if old.origin != cp.origin:
         return [Problem("checkpoint", None, f"previous checkpoint is for log {old.origin!r}")]
     if old.size > cp.size:

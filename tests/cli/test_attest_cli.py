@@ -272,3 +272,35 @@ def test_rim_fetch_from_a_local_mirror_lands_in_the_bundle(e, tmp_path):
         assert item is not None and OfflineBundle(out).read("nvidia.rim", {"id": rim_id}) == xml
     finally:
         server.shutdown()
+
+
+def test_inspect_names_td_attributes_and_shows_certificates_not_pem(e):
+    text = veil("attest", "inspect", e / "tdx/quotes/gotdx_v5_td15.dat")
+    assert text.exit_code == 0, text.output
+    assert "BEGIN CERTIFICATE" not in text.stdout
+    flat = " ".join(text.stdout.split())
+    for shown in ("set: SEPT_VE_DISABLE", "DEBUG: False", "SEPT_VE_DISABLE: True", "PERFMON: False",
+                  "reserved_bits_set: none", "CN=Intel SGX Root CA"):
+        assert shown in flat, shown
+    doc = json.loads(veil("attest", "inspect", e / "tdx/quotes/gotdx_v5_td15.dat", "--json").stdout)
+    assert doc["body"]["td_attributes"]["raw"] == "0000001000000000"
+    root = doc["signature"]["pck_chain"][2]
+    assert root["subject"] == root["issuer"] and root["subject"].endswith("CN=Intel SGX Root CA")
+    assert len(root["sha256_fingerprint"].split(":")) == 32 and "pck_chain_pem" not in doc["signature"]
+
+
+def test_td_attributes_name_every_defined_bit_and_flag_reserved_ones():
+    from attestation.tdx.abi import decode_td_attributes
+
+    value = 1 | 1 << 30 | 1 << 63 | 1 << 5
+    decoded = decode_td_attributes(value.to_bytes(8, "little"))
+    assert decoded["set"] == "DEBUG, PKS, PERFMON" and decoded["DEBUG"] and not decoded["SEPT_VE_DISABLE"]
+    assert decoded["reserved_bits_set"] == "0x0000000000000020"
+    assert decode_td_attributes(bytes(8))["set"] == "none"
+
+
+def test_explain_on_cpu_evidence_says_what_it_lists(e):
+    result = veil("attest", "verify", e / "tdx/quotes/dcapqvl_tdx_quote_v4.dat", "--offline", "--explain")
+    assert result.exit_code == 1
+    assert "--explain lists the checks of GPU evidence; TDX verification stops at its first failed check" in \
+        " ".join(result.stdout.split())

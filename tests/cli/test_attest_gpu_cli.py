@@ -97,3 +97,25 @@ def test_emulated_gpu_and_composite_round_trip(tmp_path):
     bad = veil(*args, "--nonce", "another-nonce")
     assert bad.exit_code == 1
     assert {e["code"] for e in json.loads(bad.stdout)["errors"]} == {"composite.report_data", "composite.gpu_nonce"}
+
+
+def test_text_output_shows_expected_and_actual(nv):
+    args = [a for a in real_args(nv, "Driver_RIM_test_no_gpu.swidtag") if a != "--json"]
+    result = veil(*args, "--nonce", "00" * 32)
+    assert result.exit_code == 1
+    assert f"(expected {'00' * 32}, actual {NONCE_2023})" in " ".join(result.stdout.split())
+
+
+def test_explain_shows_what_passed_before_a_missing_rim(nv):
+    args = [a for a in real_args(nv, "Driver_RIM_test_no_gpu.swidtag") if a != "--json"]   # no VBIOS RIM
+    result = veil(*args, "--nonce", NONCE_2023, "--explain")
+    assert result.exit_code == 1, result.stdout
+    lines = {line.split(":")[0].strip(): line for line in result.stdout.splitlines() if "nvidia." in line
+             and line.startswith("    ")}
+    for check in ("nvidia.nonce", "nvidia.device_chain", "nvidia.report_signature", "nvidia.driver_rim"):
+        assert lines[check].split(": ", 1)[1].startswith("pass"), lines[check]
+    assert "skipped" in lines["nvidia.revocation"]
+    assert "FAIL" in lines["nvidia.vbios_rim"] and "not reached" in lines["nvidia.measurements"]
+    doc = json.loads(veil(*real_args(nv, "Driver_RIM_test_no_gpu.swidtag"), "--nonce", NONCE_2023).stdout)
+    assert [c["outcome"] for c in doc["checks"][0]] == ["pass", "pass", "pass", "pass", "skipped", "pass", "pass",
+                                                        "fail", "not reached"]

@@ -176,3 +176,25 @@ def test_cli_seal_and_verify(model, tmp_path):
     blob.write_bytes(blob.read_bytes()[:-1])
     bad = runner.invoke(app, ["model", "verify", str(out), "--key-file", str(key_file)])
     assert bad.exit_code == 1 and "truncated" in bad.output
+
+
+def test_a_failed_verify_leaves_no_progress_bar(model, tmp_path, monkeypatch):
+    from io import StringIO
+
+    from rich.console import Console
+
+    from veil.cli import model as model_cli
+
+    runner = CliRunner()
+    key_file, out = tmp_path / "model.key", tmp_path / "sealed"
+    assert runner.invoke(app, ["model", "seal", str(model), str(out), "--key-out", str(key_file)]).exit_code == 0
+    blob = next(p for p in out.iterdir() if p.suffix == ".vsf" and p.stat().st_size > 3000)
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 1
+    blob.write_bytes(bytes(data))
+    bad = runner.invoke(app, ["model", "verify", str(out), "--key-file", str(key_file)])
+    assert bad.exit_code == 1 and "does not authenticate" in bad.output
+    assert "verifying" not in bad.output and "MB" not in bad.output          # no bar when not a terminal
+    monkeypatch.setattr(model_cli, "console", Console(file=StringIO(), force_terminal=True))
+    bar = model_cli._progress()
+    assert bar.live.transient and not bar.disable                            # on a terminal: cleared at the end

@@ -104,3 +104,43 @@ def test_diff_replays_a_log(tmp_path, tdx_claims):
     log.write_text("not json\n")
     assert veil("policy", "diff", EXAMPLES / "tdx-production.yaml", new_path, "--log", log, "--refs", REFS
                 ).exit_code == 2
+
+
+def test_diff_takes_the_exports_entries_and_shows_recorded_old_and_new(tmp_path, tdx_claims):
+    from keybroker.audit.checkpoint import NoteSigner
+    from keybroker.audit.entry import LogEntry
+    from keybroker.audit.export import export_log
+    from keybroker.audit.log import AuditLog, InMemoryLogStore
+
+    log = AuditLog(InMemoryLogStore(), NoteSigner.generate("veil-diff-test"), "veil.test/audit")
+    log.append(LogEntry.record(time=AT, kind="release", tenant="acme", tee="tdx", session_id="s1",
+                               claims=tdx_claims.model_dump(mode="json"), decision="allow",
+                               resource="models/a/dek", policy_id="tdx-production"))
+    export = export_log(log, tmp_path / "export")
+    new_path = tmp_path / "new.yaml"
+    new_path.write_text((EXAMPLES / "tdx-production.yaml").read_text().replace("min_qe_isvsvn: 6", "min_qe_isvsvn: 7"))
+    for given in (export / "entries.jsonl", export):
+        changed = runner.invoke(app, ["policy", "diff", str(EXAMPLES / "tdx-production.yaml"), str(new_path),
+                                      "--log", str(given), "--refs", str(REFS)], env={"COLUMNS": "200"})
+        assert changed.exit_code == 1, changed.output
+        row = next(line for line in changed.stdout.splitlines() if "models/a/dek" in line)
+        cells = [c.strip() for c in row.split("│") if c.strip()]
+        assert cells[0] == "0" and cells[3:] == ["allow", "allow", "deny", "policy.tdx.qe_isvsvn"], cells
+    doc = json.loads(veil("policy", "diff", EXAMPLES / "tdx-production.yaml", new_path, "--log",
+                          export / "entries.jsonl", "--refs", REFS, "--json").stdout)
+    assert doc["changes"][0] | {"time": None} == {
+        "seq": 0, "time": None, "resource": "models/a/dek", "recorded": "allow", "old": "allow", "new": "deny",
+        "change": "allow -> deny", "old_reasons": [], "new_reasons": ["policy.tdx.qe_isvsvn"]}
+    missing = veil("policy", "diff", EXAMPLES / "tdx-production.yaml", new_path, "--log", tmp_path / "nope",
+                   "--refs", REFS)
+    assert missing.exit_code == 2 and "entries.jsonl" in missing.output and "Traceback" not in missing.output
+
+
+def test_policy_test_shows_expected_and_actual_when_the_evidence_does_not_verify(evidence_dir):
+    result = veil("policy", "test", EXAMPLES / "tdx-production.yaml", "--refs", REFS, "--evidence",
+                  evidence_dir / "tdx/quotes/dcapqvl_tdx_quote_v4.dat", "--collateral", evidence_dir / TDX[1],
+                  "--at", "2030-07-01T00:00:00Z", "--offline")
+    assert result.exit_code == 1, result.output
+    flat = " ".join(result.stdout.split())
+    assert "✗ tdx.tcb_info_expired:" in flat and "(expected 2025-06-19T10:16:03+00:00 .. " in flat
+    assert "actual 2030-07-01T00:00:00+00:00)" in flat

@@ -118,13 +118,16 @@ def verify_cmd(
         "--rim", help="NVIDIA RIM swidtag file or directory (repeatable).")] = [],
     tee_pubkey: Annotated[Optional[Path], typer.Option(
         help="Composite: JWK file of the TEE public key bound in the evidence.")] = None,
+    explain: Annotated[bool, typer.Option(
+        "--explain", help="GPU: list every check with pass, fail, skipped or not reached.")] = False,
 ) -> None:
     """Verify evidence. Exit 0 verified, 1 not verified (reasons printed), 2 unreadable input."""
     moment = parse_time(at)
     if tee in (TeeChoice.nvidia, TeeChoice.composite) or (tee == TeeChoice.auto and _is_composite(evidence)):
         _verify_gpu_or_composite(evidence, tee, certs=certs, collateral=collateral, at=moment, json_out=json_out,
                                  no_revocation=no_revocation, offline=offline, emulated_anchors=emulated_anchors,
-                                 nonce=nonce, rim=rim, tee_pubkey=tee_pubkey, allow_debug=allow_debug)
+                                 nonce=nonce, rim=rim, tee_pubkey=tee_pubkey, allow_debug=allow_debug,
+                                 explain=explain)
     tee_name, report = read_evidence(evidence, tee)
     supplied = read_certificates(certs)
     opts = VerifyOptions(anchors=build_anchors(emulated_anchors),
@@ -135,6 +138,10 @@ def verify_cmd(
     except ParseError as exc:
         fail(f"{evidence}: {exc.message}")
     emit_result(result, json_out=json_out, no_revocation=no_revocation)
+    if explain and not json_out:
+        console.print(f"[dim]--explain lists the checks of GPU evidence; {tee_name.upper()} verification stops "
+                      "at its first failed check (shown above), and passes only when every check does[/]",
+                      highlight=False)
     raise typer.Exit(EXIT_OK if result.verified else EXIT_FAILED)
 
 
@@ -150,7 +157,7 @@ def _is_composite(path: Path) -> bool:
 def _verify_gpu_or_composite(evidence: Path, tee: TeeChoice, *, certs: list[Path], collateral: list[Path],
                              at: datetime, json_out: bool, no_revocation: bool, offline: bool,
                              emulated_anchors: Path | None, nonce: str | None, rim: list[Path],
-                             tee_pubkey: Path | None, allow_debug: bool) -> None:
+                             tee_pubkey: Path | None, allow_debug: bool, explain: bool = False) -> None:
     anchors = attest_gpu.gpu_anchors(build_anchors(emulated_anchors), emulated_anchors)
     composite = tee != TeeChoice.nvidia
     supplied = read_certificates(certs) if composite else ()
@@ -159,8 +166,8 @@ def _verify_gpu_or_composite(evidence: Path, tee: TeeChoice, *, certs: list[Path
                          allow_debug=allow_debug)
     if composite:
         attest_gpu.verify_composite(evidence, nonce=nonce, tee_pubkey=tee_pubkey, opts=opts, json_out=json_out,
-                                    no_revocation=no_revocation)
-    attest_gpu.verify_gpu(evidence, certs=certs, nonce=nonce, opts=opts, json_out=json_out)
+                                    no_revocation=no_revocation, explain=explain)
+    attest_gpu.verify_gpu(evidence, certs=certs, nonce=nonce, opts=opts, json_out=json_out, explain=explain)
 
 
 def result_document(result: VerificationResult) -> dict:

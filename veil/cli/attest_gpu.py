@@ -75,23 +75,47 @@ def gpu_document(result) -> dict:
             "claims": {"gpus": [g.model_dump(mode="json") for g in result.gpus]},
             "errors": [{"code": f.code, "message": f.message, "expected": f.expected, "actual": f.actual}
                        for f in result.errors],
-            "warnings": list(result.warnings)}
+            "warnings": list(result.warnings),
+            "checks": [_explained(trail) for trail in result.checks]}
 
 
-def _print_gpu(doc: dict) -> None:
+def _explained(trail) -> list[dict]:
+    """Every GPU check in order: pass, fail, skipped, or "not reached" after an earlier failure."""
+    from attestation.nvidia.verify import CHECKS
+
+    done = {c.code: c for c in trail}
+    return [{"check": code, "outcome": done[code].outcome if code in done else "not reached",
+             "detail": done[code].detail if code in done else ""} for code in CHECKS]
+
+
+OUTCOME_STYLE = {"pass": "[green]pass[/]", "fail": "[red]FAIL[/]", "skipped": "[yellow]skipped[/]",
+                 "not reached": "[dim]not reached[/]"}
+
+
+def _print_gpu(doc: dict, *, explain: bool = False) -> None:
     state = "[bold green]verified[/]" if doc["verified"] else "[bold red]NOT verified[/]"
     console.print(f"{state} NVIDIA GPU evidence", highlight=False)
     for e in doc["errors"]:
-        console.print(f"  [red]✗ {e['code']}[/]: {e['message']}", highlight=False)
+        line = f"  [red]✗ {e['code']}[/]: {e['message']}"
+        if e["expected"] is not None or e["actual"] is not None:
+            line += f" [dim](expected {e['expected']}, actual {e['actual']})[/]"
+        console.print(line, highlight=False)
     for gpu in doc["claims"]["gpus"]:
         console.print(f"  GPU-{gpu['index']}: {gpu['architecture']} driver {gpu['driver_version']} VBIOS "
                       f"{gpu['vbios_version']} measurements {gpu['measurement_result']} anchor "
                       f"{gpu['anchor']['name']} ({gpu['anchor']['kind']})", highlight=False)
     for w in doc["warnings"]:
         console.print(f"  [yellow]! {w}[/]", highlight=False)
+    if explain:
+        for index, checks in enumerate(doc["checks"]):
+            console.print(f"  checks of GPU-{index}:", highlight=False)
+            for c in checks:
+                detail = f" [dim]({c['detail']})[/]" if c["detail"] else ""
+                console.print(f"    {c['check']}: {OUTCOME_STYLE[c['outcome']]}{detail}", highlight=False)
 
 
-def verify_gpu(evidence: Path, *, certs: list[Path], nonce: str | None, opts: VerifyOptions, json_out: bool) -> None:
+def verify_gpu(evidence: Path, *, certs: list[Path], nonce: str | None, opts: VerifyOptions, json_out: bool,
+               explain: bool = False) -> None:
     from attestation.verify import verify_gpu_evidence
 
     gpus = read_gpu_evidence(evidence, certs)
@@ -101,12 +125,12 @@ def verify_gpu(evidence: Path, *, certs: list[Path], nonce: str | None, opts: Ve
     except ParseError as exc:
         fail(f"{evidence}: {exc.message}")
     doc = gpu_document(result)
-    print_json(doc) if json_out else _print_gpu(doc)
+    print_json(doc) if json_out else _print_gpu(doc, explain=explain)
     raise typer.Exit(EXIT_OK if result.verified else EXIT_FAILED)
 
 
 def verify_composite(evidence: Path, *, nonce: str | None, tee_pubkey: Path | None, opts: VerifyOptions,
-                     json_out: bool, no_revocation: bool) -> None:
+                     json_out: bool, no_revocation: bool, explain: bool = False) -> None:
     from attestation.verify import verify_composite_evidence
 
     from .attest import emit_result
@@ -124,6 +148,9 @@ def verify_composite(evidence: Path, *, nonce: str | None, tee_pubkey: Path | No
     except ParseError as exc:
         fail(f"{evidence}: {exc.message}")
     emit_result(result, json_out=json_out, no_revocation=no_revocation)
+    if explain and not json_out:
+        console.print("[dim]--explain lists the checks of GPU evidence given alone (--tee nvidia); composite "
+                      "verification reports its first failed check, shown above[/]", highlight=False)
     raise typer.Exit(EXIT_OK if result.verified else EXIT_FAILED)
 
 

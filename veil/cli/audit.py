@@ -95,7 +95,9 @@ def report_document(report: VerifyReport) -> dict:
             "root_hash": cp.root_hash.hex() if cp else None, "entries": report.entries,
             "first_bad_seq": report.first_bad_seq,
             "problems": [{"what": p.what, "seq": p.seq, "detail": p.detail} for p in report.problems],
-            "warnings": list(report.warnings)}
+            "warnings": list(report.warnings),
+            "extends_previous": {"previous_size": report.previous.size, "size": cp.size}
+            if report.extends_previous and cp else None}
 
 
 def render_report(report: VerifyReport) -> None:
@@ -104,6 +106,9 @@ def render_report(report: VerifyReport) -> None:
         held = f"{cp.size} entries" if report.entries == cp.size else \
             f"{report.entries} of the {cp.size} entries (a filtered view)"
         console.print(f"[bold green]verified[/] {cp.origin}: {held}, root {cp.root_hash.hex()}", highlight=False)
+        if report.extends_previous:
+            console.print(f"  [green]✓[/] extends the previous checkpoint (size {report.previous.size} → {cp.size})",
+                          highlight=False)
     else:
         console.print(f"[bold red]NOT verified[/]: {len(report.problems)} problem(s)", highlight=False)
     for p in report.problems:
@@ -197,6 +202,9 @@ def show_cmd(directory: DirArg, since: SinceOpt = None, until: UntilOpt = None, 
     if json_out:
         print_json({"entries": [e.document() for e in shown], "unreadable": parsed.count(None)})
         raise typer.Exit(EXIT_OK)
+    if not shown:
+        console.print(f"0 entries{_matching(chosen, len(parsed))}", highlight=False)
+        raise typer.Exit(EXIT_OK)
     table = Table()
     for column in ("seq", "time", "kind", "tee", "session", "resource", "decision", "policy", "reasons / action"):
         table.add_column(column, overflow="fold")
@@ -207,9 +215,17 @@ def show_cmd(directory: DirArg, since: SinceOpt = None, until: UntilOpt = None, 
                       f"{e.policy_id or ''}{'@' + str(e.policy_version) if e.policy_version else ''}",
                       ", ".join(r.code for r in e.reasons) or _action(e))
     console.print(table)
+    console.print(f"{len(shown)} entr{'y' if len(shown) == 1 else 'ies'}{_matching(chosen, len(parsed))}",
+                  highlight=False)
     if parsed.count(None):
         console.print(f"[yellow]![/] {parsed.count(None)} line(s) are not log entries", highlight=False)
     raise typer.Exit(EXIT_OK)
+
+
+def _matching(chosen: EntryFilter, total: int) -> str:
+    """The words that say a filter chose these entries, or nothing when none was given."""
+    given = any(getattr(chosen, f) is not None for f in ("since", "until", "resource", "decision", "kind"))
+    return f" match the filter (of {total} in the export)" if given else ""
 
 
 @app.command("export")
@@ -267,20 +283,31 @@ def keygen_cmd(name: Annotated[str, typer.Option(help="Key name, e.g. the log's 
     console.print(signer.verifier.key_string(), highlight=False, soft_wrap=True)
 
 
-def load_policies(directory: Path) -> dict:
-    """Every ReleasePolicy under `directory` by name; reference-values files there supply refs."""
+def load_policies(location: Path) -> dict:
+    """Every ReleasePolicy in `location` (one policy file, or a directory of them) by name; reference-values
+    files in the same directory supply refs. Exits 2 on a path that is neither, or that holds no policy."""
     from policies import PolicyLoadError, load_policy
     from policies.loader import read_source
 
+    if location.is_dir():
+        directory, paths = location, sorted(p for p in location.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
+    elif location.is_file():
+        directory, paths = location.parent, [location]
+    else:
+        fail(f"--policies {location}: no such file or directory; give a policy file or a directory of policies")
     found = {}
-    for path in sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml", ".json")):
+    for path in paths:
         try:
             if read_source(path).kind != "ReleasePolicy":
                 continue
             policy = load_policy(path, references=[directory])
         except PolicyLoadError as exc:
             fail(f"{path}: {exc}")
+        except OSError as exc:
+            fail(f"--policies {path}: {exc.strerror}")
         found[policy.name] = policy
+    if not found:
+        fail(f"--policies {location}: holds no ReleasePolicy; give a policy file or a directory of policies")
     return found
 
 
@@ -296,7 +323,8 @@ def reverify_cmd(
     no_revocation: Annotated[bool, typer.Option("--no-revocation", help="Skip CRL checks.")] = False,
     allow_debug: Annotated[bool, typer.Option(help="Accept a debug TD / SNP guest.")] = False,
     policies_dir: Annotated[Optional[Path], typer.Option(
-        "--policies", help="Directory of release policies (and reference values) to replay decisions.")] = None,
+        "--policies", help="A release policy file, or a directory of policies (and reference values), to "
+                           "replay decisions.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Re-verify each recorded evidence at its recorded time and compare claims and decisions."""

@@ -149,6 +149,16 @@ def find_shared() -> Path | None:
     return next((c / "evidence" for c in candidates if (c / "evidence").is_dir()), None)
 
 
+def where_it_is(workdir: Path, *, kept: bool) -> str:
+    """Where the audit export (and the rest of the work directory) is, and whether it stays."""
+    export = workdir / "audit-export"
+    if kept:
+        return (f"[bold]Kept[/]: {workdir} (logs, broker database, sealed model); the audit export is {export} "
+                f"(check it again with `veil audit verify {export}`)")
+    return (f"[bold]Removed[/]: the work directory {workdir}, with the audit export {export}; "
+            "run `veil demo --keep DIR` to keep them in DIR")
+
+
 def run(
     shared: Annotated[Optional[Path], typer.Option(help="The shared/ folder with real evidence.")] = None,
     attestation_only: Annotated[bool, typer.Option(
@@ -183,6 +193,7 @@ def run(
                     raise DemoFailed(str(exc)) from exc
                 console.print("[bold]Timings[/]: " + "; ".join(f"{t} {s:.1f}s" for t, s in timings),
                               highlight=False)
+                console.print(where_it_is(Path(tmp), kept=keep is not None), highlight=False)
         except DemoFailed as exc:
             console.print(f"[bold red]demo failed:[/] {exc}", highlight=False)
             raise typer.Exit(1)

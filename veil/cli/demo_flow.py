@@ -7,20 +7,18 @@ CPU) attests to the broker, fetches the key and serves the model over attested
 TLS; the attested client talks to it, and a production policy makes the client
 refuse; finally the broker's attestation log is exported and verified offline.
 
-Every process started here is in its own process group and is terminated (then
-killed) on the way out, whatever happens, Ctrl-C included.
+Every process started here is in its own process group and is asked to stop
+(SIGTERM) on the way out, whatever happens, Ctrl-C included; only a process still
+there after a grace period is killed, and the demo says so.
 """
 
 from __future__ import annotations
 
-import importlib.resources
 import json
 import os
-import re
 import signal
-import socket
 import subprocess
-import sys
+import textwrap
 import threading
 import time
 from contextlib import ExitStack
@@ -30,6 +28,9 @@ from typing import Callable
 
 import httpx
 
+from rich.table import Table
+
+from .demo_procs import FlowFailed, Proc, examples_dir, free_port, veil_cmd
 from .output import console
 
 RESOURCE = "dev/tiny/dek"
@@ -37,95 +38,34 @@ POLICY_NAME = "development-emulated"
 PROMPT = "Confidential computing"
 BROKER_READY_S = 60
 ENCLAVE_READY_S = 420
+WIDE = 1000                   # COLUMNS for the CLI commands run here: whole lines, wrapped by echo()
 
 
-class FlowFailed(Exception):
-    pass
+def echo(lines: list[str] | str) -> None:
+    """Quote another command's output, each line wrapped to this console, continuations indented."""
+    width = max(console.width - 6, 20)
+    for line in lines.splitlines() if isinstance(lines, str) else lines:
+        indent = " " * (len(line) - len(line.lstrip()) + 2)
+        for part in textwrap.wrap(line, width, subsequent_indent=indent, break_on_hyphens=False) or [""]:
+            console.print("    | " + part, highlight=False, markup=False)
 
 
-def examples_dir(stack: ExitStack) -> Path:
-    """policies/examples from the installed package (a real path, extracted if needed)."""
-    return stack.enter_context(importlib.resources.as_file(importlib.resources.files("policies") / "examples"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def veil_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "veil.cli.main", *args]
-
-
-class Proc:
-    """A subprocess in its own process group, its output teed to a log file and kept for matching."""
-
-    def __init__(self, name: str, args: list[str], log: Path, env: dict[str, str] | None = None,
-                 cwd: Path | None = None) -> None:
-        self.name, self.log = name, log
-        self.lines: list[str] = []
-        self._cond = threading.Condition()
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     text=True, bufsize=1, env=env, cwd=cwd, start_new_session=True)
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        with open(self.log, "w") as out:
-            for line in self.proc.stdout:
-                out.write(line)
-                out.flush()
-                with self._cond:
-                    self.lines.append(line.rstrip("\n"))
-                    self._cond.notify_all()
-        with self._cond:
-            self._cond.notify_all()
-
-    def wait_for(self, pattern: str, timeout: float) -> re.Match:
-        regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        seen = 0
-        with self._cond:
-            while True:
-                for line in self.lines[seen:]:
-                    if m := regex.search(line):
-                        return m
-                seen = len(self.lines)
-                if self.proc.poll() is not None and not self._reader.is_alive():
-                    raise FlowFailed(f"{self.name} exited ({self.proc.returncode}) before /{pattern}/:\n"
-                                     + self.tail())
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise FlowFailed(f"{self.name} did not print /{pattern}/ within {timeout:.0f}s:\n" + self.tail())
-                self._cond.wait(min(left, 0.5))
-
-    def tail(self, n: int = 25) -> str:
-        return "\n".join("    | " + line for line in self.lines[-n:])
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self, grace: float = 15.0) -> None:
-        """SIGTERM the process group, then SIGKILL whatever is left of it."""
-        pgid = self.proc.pid                     # start_new_session: the group id is the child's pid
-        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(pgid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                self.proc.wait(wait)
-            except subprocess.TimeoutExpired:
-                continue
-            # the leader is gone; make sure no member of its group outlives it
-            try:
-                os.killpg(pgid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            break
-        self._reader.join(2)
+def log_table(entries: list[dict]) -> Table:
+    """The exported log in five columns that fit 80 (`veil audit show` has every field)."""
+    table = Table(title="the broker's attestation log (veil audit show --json, summarised)", title_justify="left")
+    for column in ("seq", "time", "kind", "resource", "decision / action"):
+        table.add_column(column, overflow="fold")
+    for e in entries:
+        if e.get("kind") == "calls":
+            what = f"call records {e['calls'].get('first_seq')}–{e['calls'].get('last_seq')}"
+        elif e.get("kind") == "admin":
+            what = f"{e.get('actor')}: {e.get('action')}"
+        else:
+            what = " ".join(filter(None, (e.get("decision"), e.get("action"))))
+            what += f" (policy {e['policy_id']})" if e.get("policy_id") else ""
+        table.add_row(str(e.get("seq")), str(e.get("time", ""))[11:19], e.get("kind", ""), e.get("resource") or "",
+                      what)
+    return table
 
 
 class Flow:
@@ -135,8 +75,11 @@ class Flow:
         self.stack = stack
         self.examples = examples_dir(stack)
         self.procs: list[Proc] = []
-        self.env = os.environ | {"VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1")}
+        # the CLI run here prints whole lines (never wrapped at its own width); echo() wraps them for this console
+        self.env = os.environ | {"VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"),
+                                 "COLUMNS": str(WIDE)}
         self.timings: list[tuple[str, float]] = []
+        self.endings: dict[str, str] = {}
 
     # ---- plumbing -------------------------------------------------------------------------------
     def step(self, n: int, title: str, proves: str, fn: Callable[[], str]) -> None:
@@ -175,8 +118,8 @@ class Flow:
         left = []
         for proc in reversed(self.procs):
             if proc.alive():
-                console.print(f"  stopping {proc.name} (pid {proc.proc.pid})")
-            proc.stop()
+                console.print(f"  stopping {proc.name} (pid {proc.proc.pid}, SIGTERM)")
+            self.endings[proc.name] = proc.stop()
             deadline = time.monotonic() + 10     # killed members may take a moment to be reaped
             while True:
                 try:
@@ -289,22 +232,20 @@ class Flow:
                   "--prompt", PROMPT]
         good = self.veil("enclave", "client", "--policy", str(ex / "development-emulated.yaml"), *common,
                          "--max-tokens", "16")
-        for line in good.stderr.strip().splitlines():
-            console.print(f"    | {line}", highlight=False, markup=False)
+        echo(good.stderr.strip())
         completion = good.stdout.strip()
         if not completion:
             raise FlowFailed("the client printed no completion")
         shown = completion if completion.isprintable() else ascii(completion)
         console.print(f"  completion for {PROMPT!r} (the tiny model has random weights, so this is noise; "
                       f"what matters is that it came back over the attested channel):", highlight=False)
-        console.print(f"    | {shown}", highlight=False, markup=False)
+        echo([shown])
         bad = self.veil("enclave", "client", "--policy", str(ex / "tdx-production.yaml"), *common, ok=False)
         if bad.returncode == 0:
             raise FlowFailed("the client accepted emulated evidence under the production policy:\n" + bad.stdout)
-        said = (bad.stdout + bad.stderr).strip().splitlines()
-        console.print("  under policies/examples/tdx-production.yaml:")
-        for line in [l for l in said if "✗" in l or "error" in l.lower() or "fail" in l.lower()][-12:]:
-            console.print(f"    | {line}", highlight=False, markup=False)
+        console.print("  under policies/examples/tdx-production.yaml (every check the client refused on, "
+                      "expected and actual):")
+        echo((bad.stdout + bad.stderr).strip())
         ca = self.w / "enclave-ca.pem"
         ca.write_text(httpx.get(self.broker_url + "/kbs/v0/enclave-ca", timeout=10).text)
         via_ca = self.veil("enclave", "client", "--target", f"127.0.0.1:{self.enclave_port}", "--broker-ca", str(ca),
@@ -343,21 +284,30 @@ class Flow:
         write_broker_export(self.admin.export(), out)
         entries = (out / "entries.jsonl").read_bytes().splitlines()
         verified = self.veil("audit", "verify", str(out))
-        for line in (verified.stdout + verified.stderr).strip().splitlines():
-            console.print(f"    | {line}", highlight=False, markup=False)
-        env, self.env = self.env, self.env | {"COLUMNS": "160"}
-        try:
-            shown = self.veil("audit", "show", str(out))
-        finally:
-            self.env = env
-        for line in (shown.stdout + shown.stderr).strip().splitlines()[-40:]:
-            console.print(f"    | {line}", highlight=False, markup=False)
+        echo((verified.stdout + verified.stderr).strip())
+        shown = self.veil("audit", "show", "--json", str(out))
+        console.print(log_table(json.loads(shown.stdout)["entries"]))
         kinds: dict[str, int] = {}
         for e in entries:
             k = json.loads(e).get("kind", "?")
             kinds[k] = kinds.get(k, 0) + 1
         return (f"{len(entries)} entries ({', '.join(f'{v} {k}' for k, v in sorted(kinds.items()))}) exported "
                 f"to {out}; `veil audit verify` and `veil audit show` succeeded")
+
+
+def shutdown_summary(endings: dict[str, str]) -> str:
+    """One line on how the processes ended: on SIGTERM (graceful), on their own, or killed."""
+    killed = [name for name, how in endings.items() if how == "killed"]
+    exited = [name for name, how in endings.items() if how == "exited"]
+    stopped = [name for name, how in endings.items() if how == "stopped"]
+    parts = []
+    if stopped:
+        parts.append(f"{' and '.join(stopped)} shut down gracefully on SIGTERM")
+    if exited:
+        parts.append(f"{' and '.join(exited)} had already exited")
+    if killed:
+        parts.append(f"{' and '.join(killed)} did not stop within the grace period and had to be killed")
+    return "; ".join(parts) + "; no process left" if parts else "no process was running"
 
 
 def run_flow(workdir: Path, vendor, vendor_dir: Path, first: int = 5) -> list[tuple[str, float]]:
@@ -403,5 +353,5 @@ def _run_flow(workdir: Path, vendor, vendor_dir: Path, first: int) -> list[tuple
             leftover = flow.shutdown()
             if leftover:
                 raise FlowFailed(f"processes left behind: {leftover}")
-            console.print("  [green]✓[/] broker and enclave stopped (process groups terminated, then killed)")
+            console.print("  [green]✓[/] " + shutdown_summary(flow.endings), highlight=False)
         return flow.timings

@@ -22,8 +22,11 @@ app = typer.Typer(help="Seal model weights under a data key; verify sealed model
 
 
 def _progress() -> Progress:
+    """A bar on a terminal only, cleared when the work ends: a run that fails leaves no stalled bar behind
+    (with its time remaining) to read as a slow run; the line printed afterwards says what happened."""
     return Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                    TransferSpeedColumn(), TimeRemainingColumn(), console=console, transient=False)
+                    TransferSpeedColumn(), TimeRemainingColumn(), console=console, transient=True,
+                    disable=not console.is_terminal)
 
 
 def write_key_file(path: Path, key: DataKey) -> None:

@@ -67,6 +67,14 @@ def _verify(evidence: Path, tee: TeeChoice, collateral: list[Path], certs: list[
         fail(f"{evidence}: {exc.message}")
 
 
+def _failure_line(failure) -> str:
+    """A verification failure as one line: its code, message, and expected and actual values where known."""
+    line = f"{failure.code}: {failure.message}"
+    if failure.expected is not None or failure.actual is not None:
+        line += f" (expected {failure.expected}, actual {failure.actual})"
+    return line
+
+
 def _read_claims(path: Path) -> tuple[Claims | None, list[str]]:
     """Claims from `veil attest verify --json` output (whole document or its "claims")."""
     try:
@@ -138,7 +146,7 @@ def test_cmd(policy: Annotated[Path, typer.Argument(help="Policy file.")],
     if evidence is not None:
         result = _verify(evidence, tee, collateral, certs, moment, no_revocation, offline, emulated_anchors,
                          allow_debug)
-        found, errors = result.claims if result.verified else None, [f"{e.code}: {e.message}" for e in result.errors]
+        found, errors = result.claims if result.verified else None, [_failure_line(e) for e in result.errors]
     else:
         found, errors = _read_claims(claims)
     if found is None:
@@ -179,7 +187,7 @@ def from_evidence_cmd(evidence: Annotated[Path, typer.Argument(help="Evidence to
     result = _verify(evidence, tee, collateral, certs, moment, no_revocation, offline, emulated_anchors, allow_debug)
     if not result.verified or result.claims is None:
         for error in result.errors:
-            err_console.print(f"  ✗ {error.code}: {error.message}", highlight=False, markup=False)
+            err_console.print(f"  ✗ {_failure_line(error)}", highlight=False, markup=False)
         fail("the evidence did not verify: no policy written", code=EXIT_FAILED)
     text = policy_from_claims(result.claims, name=name, resources=patterns, evidence=evidence.name, at=moment)
     atomic_write(out, text.encode("utf-8"))
@@ -187,17 +195,18 @@ def from_evidence_cmd(evidence: Annotated[Path, typer.Argument(help="Evidence to
     raise typer.Exit(EXIT_OK)
 
 
-def _export_records(directory: Path) -> list[tuple[int, AttestationRecord]]:
-    """(seq, record) for each release or denial with verified claims in a `veil audit` export directory.
+def _export_records(source: Path) -> list[tuple[int, AttestationRecord]]:
+    """(seq, record) for each release or denial with verified claims in a `veil audit` export: its directory
+    or its entries.jsonl.
 
     Denials without claims (evidence that did not verify, protocol errors) are left out: no policy can
-    change them. Run `veil audit verify` on the directory first; this reads it, it does not verify it."""
-    from keybroker.audit.export import load_export, parse_entries
+    change them. Run `veil audit verify` on the export first; this reads it, it does not verify it."""
+    from keybroker.audit.export import load_export, parse_entries, read_lines
 
     try:
-        entries = parse_entries(load_export(directory).lines)
+        entries = parse_entries(load_export(source).lines if source.is_dir() else read_lines(source))
     except (OSError, ValueError) as exc:
-        fail(f"{directory}: {getattr(exc, 'strerror', None) or exc}")
+        fail(f"{source}: {getattr(exc, 'strerror', None) or exc}")
     records = []
     for entry in entries:
         if entry is None or entry.kind not in ("release", "denial") or entry.claims is None or not entry.resource:
@@ -209,35 +218,69 @@ def _export_records(directory: Path) -> list[tuple[int, AttestationRecord]]:
                 decision=entry.decision, reasons=tuple(r.code for r in entry.reasons),
                 policy_name=entry.policy_id or "", policy_digest=entry.policy_digest or "0" * 64)))
         except (KeyError, TypeError, ValidationError) as exc:
-            fail(f"{directory}: entry {entry.seq} does not hold replayable claims: {exc}")
+            fail(f"{source}: entry {entry.seq} does not hold replayable claims: {exc}")
     return records
+
+
+LOG_TAKES = ("a `veil audit` export (its directory or its entries.jsonl), or attestation records as JSON lines "
+             "(`policies.replay.AttestationRecord`)")
+
+
+def _is_log_entries(path: Path) -> bool:
+    """Whether a JSON-lines file holds broker log entries (the export's entries.jsonl), not records."""
+    try:
+        with path.open("rb") as handle:
+            first = next((line for line in handle if line.strip()), b"")
+        doc = json.loads(first)
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and "kind" in doc and "seq" in doc
+
+
+def _replay_source(log: Path) -> tuple[str, list[tuple[int, AttestationRecord]]]:
+    """("seq", records) from an export, ("line", records) from attestation records; exits 2 otherwise."""
+    if not log.exists():
+        fail(f"--log {log}: no such file or directory; give {LOG_TAKES}")
+    if log.is_dir() or _is_log_entries(log):
+        return "seq", _export_records(log)
+    try:
+        return "line", list(read_log(log))
+    except PolicyLoadError as exc:
+        fail(f"{exc.problems[0]}; --log takes {LOG_TAKES}")
+
+
+def _word(decision: Decision | None) -> str:
+    return "allow" if decision and decision.allowed else "deny"
 
 
 @app.command("diff")
 def diff_cmd(old: Annotated[Path, typer.Argument(help="Current policy.")],
              new: Annotated[Path, typer.Argument(help="Proposed policy.")],
-             log: Annotated[Path, typer.Option(help="Attestation records (JSON lines), or a `veil audit` export "
-                                                  "directory (its releases and denials).")],
+             log: Annotated[Path, typer.Option(help="A `veil audit` export (its directory or its entries.jsonl: "
+                                                  "its releases and denials), or attestation records (JSON "
+                                                  "lines).")],
              refs: Refs = [], json_out: JsonOut = False) -> None:
     """Replay recorded attestations under OLD and NEW: exit 0 no decision changes, 1 some change, 2 bad input."""
     before, after = _load(old, refs), _load(new, refs)
+    where, records = _replay_source(log)
     try:
-        changes = diff(before, after, _export_records(log) if log.is_dir() else read_log(log))
+        changes = diff(before, after, records)
     except PolicyLoadError as exc:
         fail(str(exc.problems[0]))
-    where = "seq" if log.is_dir() else "line"
     if json_out:
         print_json({"changes": [{where: c.line, "time": c.record.time, "resource": c.record.resource,
+                                 "recorded": c.record.decision, "old": _word(c.old), "new": _word(c.new),
                                  "change": c.summary, "old_reasons": [x.code for x in c.old.failures] if c.old else [],
                                  "new_reasons": [x.code for x in c.new.failures] if c.new else []}
                                 for c in changes]})
     else:
         table = Table(title=f"{len(changes)} decision(s) would change")
-        for column in (where, "time", "resource", "change", "why"):
+        for column in (where, "time", "resource", "recorded", "old policy", "new policy", "why"):
             table.add_column(column, overflow="fold")
         for c in changes:
             deciding = c.new if c.new and not c.new.allowed else c.old
             why = deciding.reason.code if deciding and deciding.reason else "-"
-            table.add_row(str(c.line), c.record.time.isoformat(), c.record.resource or "-", c.summary, why)
+            table.add_row(str(c.line), c.record.time.isoformat(), c.record.resource or "-", c.record.decision,
+                          _word(c.old), _word(c.new), why)
         console.print(table)
     raise typer.Exit(EXIT_OK if not changes else EXIT_FAILED)

@@ -177,3 +177,13 @@ def test_real_rim_signatures_verify(anchors, nvidia_dir, name):
     verified = verify_rim(name, (nvidia_dir / "rims" / name).read_bytes(), anchors, RIM_TIME)
     assert verified.anchor.name == "nvidia-rim-root"
     assert [c.subject.rfc4514_string().split(",")[0] for c in verified.chain][0] == "CN=HCC RIM L4 Signer"
+
+
+def test_a_short_chain_says_what_was_found(hopper_2025, anchors, nvidia_dir):
+    chain = (nvidia_dir / "negative" / "hopper_cert_chain_case2.txt").read_bytes()   # the root alone
+    evidence = GpuEvidence(report=hopper_2025.report, certificates=chain)
+    with pytest.raises(VerificationError) as info:
+        verify_gpu_report(evidence, real_opts(anchors, nvidia_dir), nonce=nonce_of(hopper_2025))
+    assert info.value.check == "nvidia.device_chain"
+    assert "found 1 certificate, 0 of them below the root" in info.value.detail
+    assert (info.value.expected, info.value.actual) == ("4", "0")

@@ -168,8 +168,23 @@ def test_verify_with_a_previous_checkpoint(real, tmp_path):
     previous.write_text(log.checkpoint())
     log.append(LogEntry(time=AT, kind="admin", actor="bob", action="key.rotate"))
     directory = export_log(log, tmp_path / "x")
-    assert veil("audit", "verify", directory, "--key", log.verifier.key_string(),
-                "--previous", previous).exit_code == 0
+    result = veil("audit", "verify", directory, "--key", log.verifier.key_string(), "--previous", previous)
+    assert result.exit_code == 0, result.output
+    assert "extends the previous checkpoint (size 4 → 5)" in result.stdout
+    doc = json.loads(veil("audit", "verify", directory, "--key", log.verifier.key_string(), "--previous",
+                          previous, "--json").stdout)
+    assert doc["extends_previous"] == {"previous_size": 4, "size": 5}
+    plain = veil("audit", "verify", directory, "--key", log.verifier.key_string())
+    assert plain.exit_code == 0 and "extends" not in plain.stdout
+
+
+def test_show_says_how_many_entries_a_filter_matched(export):
+    directory, _ = export
+    empty = veil("audit", "show", directory, "--since", "2025-08-01")
+    assert empty.exit_code == 0 and empty.stdout.strip() == "0 entries match the filter (of 4 in the export)"
+    denials = veil("audit", "show", directory, "--decision", "deny")
+    assert denials.exit_code == 0 and "1 entry match the filter (of 4 in the export)" in denials.stdout
+    assert "4 entries" in veil("audit", "show", directory).stdout
 
 
 def test_reverify_reproduces_an_honest_log(export, evidence_dir):
@@ -207,6 +222,33 @@ def test_reverify_replays_policies_from_a_directory(export, evidence_dir, tmp_pa
     entries = json.loads(result.stdout)["entries"]
     assert entries[0]["checked"] == ["evidence", "claims", "policy", "decision"]
     assert entries[2]["checked"] == ["evidence", "policy", "decision"] and "not replayable" in entries[2]["notes"][0]
+
+
+def test_reverify_takes_one_policy_file(export, evidence_dir, tmp_path):
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    repo = Path(__file__).resolve().parents[3] / "policies/examples"
+    for name in ("tdx-production.yaml", "reference-values.yaml"):
+        (policies / name).write_bytes((repo / name).read_bytes())
+    directory, key = export
+    result = veil("audit", "reverify", directory, "--key", key, "--collateral", evidence_dir / COLLATERAL,
+                  "--offline", "--policies", policies / "tdx-production.yaml", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["entries"][0]["checked"] == ["evidence", "claims", "policy", "decision"]
+
+
+@pytest.mark.parametrize("where", ["missing", "empty-dir", "refs-only"])
+def test_reverify_policies_bad_path_exits_2(export, evidence_dir, tmp_path, where):
+    target = tmp_path / where
+    if where != "missing":
+        target.mkdir()
+    if where == "refs-only":
+        repo = Path(__file__).resolve().parents[3] / "policies/examples"
+        (target / "reference-values.yaml").write_bytes((repo / "reference-values.yaml").read_bytes())
+    directory, key = export
+    result = veil("audit", "reverify", directory, "--key", key, "--collateral", evidence_dir / COLLATERAL,
+                  "--offline", "--policies", target)
+    assert result.exit_code == 2 and "--policies" in result.output and "Traceback" not in result.output
 
 
 def test_keygen_prints_only_the_verifier_key(tmp_path):
