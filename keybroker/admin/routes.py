@@ -79,9 +79,11 @@ def list_keys(state: StateDep, who: KeyReader) -> list[dict]:
         return [info.as_dict() for info in store.listing(db, who.tenant)]
 
 
-@router.delete("/keys/{repo}/{type_}/{tag}", status_code=204)
-def delete_key(repo: Seg, type_: Seg, tag: Seg, state: StateDep, who: KeyAdmin) -> None:
-    service.delete_key(state, who, ResourcePath.of(repo, type_, tag))
+@router.delete("/keys/{repo}/{type_}/{tag}")
+def delete_key(repo: Seg, type_: Seg, tag: Seg, state: StateDep, who: KeyAdmin) -> dict:
+    """Delete a key and every version of it; says which versions were deleted."""
+    path = ResourcePath.of(repo, type_, tag)
+    return {"path": str(path), "deleted_versions": list(service.delete_key(state, who, path))}
 
 
 @router.post("/policies/{name}", status_code=201)

@@ -69,10 +69,12 @@ def bind(state: BrokerState, who: Principal, path: ResourcePath, policy: str | N
         log_action(db, state, who, "key.bind_policy", resource=str(path), policy_id=policy, decision="allow")
 
 
-def delete_key(state: BrokerState, who: Principal, path: ResourcePath) -> None:
+def delete_key(state: BrokerState, who: Principal, path: ResourcePath) -> tuple[int, ...]:
+    """Delete a key and all its versions; the versions deleted."""
     with state.writes() as db:
-        store.remove(db, who.tenant, path)
+        versions = store.remove(db, who.tenant, path)
         log_action(db, state, who, "key.delete", resource=str(path), decision="allow")
+    return versions
 
 
 def push_policy(state: BrokerState, who: Principal, name: str, text: str,
