@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from . import broker_admin, broker_policy
 from .output import EXIT_BAD_INPUT, EXIT_FAILED, console, err_console, fail, print_json
 
 
@@ -18,7 +19,9 @@ class LogFormatChoice(StrEnum):
     json = "json"
 
 
-app = typer.Typer(help="The key broker: serve, init, migrate, policy-push.", no_args_is_help=True)
+app = typer.Typer(help="The key broker: serve, init, migrate, policy-push, admin, policy.", no_args_is_help=True)
+app.add_typer(broker_admin.app, name="admin")
+app.add_typer(broker_policy.app, name="policy")
 
 Db = Annotated[str, typer.Option("--db", help="Database URL (sqlite:///FILE or postgresql://…).")]
 DEFAULT_DB = "sqlite:///veil-broker.db"
