@@ -30,7 +30,8 @@ from .kbs.recent import RecentClaims
 from .metrics import Metrics
 from .policy import CompiledCache, load_engine
 from .resources.kek import FileKek, Kek
-from .settings import BrokerSettings, KekSettings
+from .resources.kek_open import open_kek
+from .settings import BrokerSettings
 from .tokens.keys import SigningKeys
 
 T = TypeVar("T")
@@ -41,15 +42,6 @@ EMULATED_BANNER = ("EMULATED TRUST ANCHORS ARE ENABLED: evidence signed by a loc
 
 class StartupError(BrokerError):
     status = 500
-
-
-def build_kek(cfg: KekSettings) -> Kek:
-    if cfg.provider == "vault":
-        from .resources.vault import VaultTransitKek
-        if not cfg.vault_url:
-            raise StartupError("kek.vault_url", "the Vault KEK needs a Vault URL (--vault-url)")
-        return VaultTransitKek(cfg.vault_url, cfg.vault_key, mount=cfg.vault_mount, namespace=cfg.vault_namespace)
-    return FileKek(cfg.file)
 
 
 def build_anchors(settings: BrokerSettings) -> TrustAnchors:
@@ -172,7 +164,7 @@ class BrokerState:
         engine = make_engine(settings.db_url, checkpoints_on_commit=False)      # a WalCheckpointer does them
         require_current(engine)
         factory = session_factory(engine)
-        kek = build_kek(settings.kek)
+        kek = open_kek(settings.kek, engine)
         keys = SigningKeys.load(factory, kek)
         signer = NoteSigner(settings.log_origin.replace(" ", "-").replace("+", "-"), keys.log_key)
         state = cls(settings, engine, factory, kek, anchors, build_collateral(settings), keys, signer,

@@ -72,7 +72,7 @@ def _record_jti(state: BrokerState, jti: str, exp: int) -> None:
         raise Unauthenticated("admin.token_replayed", "this admin token (jti) was already used") from None
 
 
-def _log_refusal(request: Request, exc: BrokerError, who: Principal | None = None) -> None:
+def log_refusal(request: Request, exc: BrokerError, who: Principal | None = None) -> None:
     """Append the refused admin call (route template, not the raw path) as a denial."""
     state = get_state(request)
     route = getattr(request.scope.get("route"), "path", "?")
@@ -103,7 +103,7 @@ def authenticate(request: Request) -> Principal:
     try:
         return _authenticate(request)
     except Unauthenticated as exc:
-        _log_refusal(request, exc)
+        log_refusal(request, exc)
         raise
 
 
@@ -111,7 +111,7 @@ def require_role(*roles: str):
     def check(request: Request, principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
         if not principal.roles.intersection(roles):
             exc = Forbidden("admin.role", f"this action needs one of the roles {', '.join(roles)}")
-            _log_refusal(request, exc, principal)
+            log_refusal(request, exc, principal)
             raise exc
         return principal
     return check
@@ -123,3 +123,4 @@ Operator = Annotated[Principal, Depends(require_role("operator"))]
 KeyReader = Annotated[Principal, Depends(require_role("key-admin", "auditor"))]
 PolicyReader = Annotated[Principal, Depends(require_role("policy-admin", "auditor"))]
 Auditor = Annotated[Principal, Depends(require_role("auditor"))]
+AdminReader = Annotated[Principal, Depends(require_role("operator", "auditor"))]

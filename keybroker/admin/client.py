@@ -11,6 +11,10 @@ from ..client import KbsError
 from .keys import load_private, token
 
 
+def _tenant(tenant: str | None) -> dict:
+    return {"tenant": tenant} if tenant is not None else {}
+
+
 class AdminClient:
     def __init__(self, base_url: str, key_file: Path, *, audience: str = "veil-broker-admin",
                  http: httpx.Client | None = None) -> None:
@@ -58,8 +62,19 @@ class AdminClient:
     def list_policies(self):
         return self.call("GET", "/policies")
 
-    def add_admin(self, name: str, roles: list[str], public_jwk: dict):
-        return self.call("POST", "/admins", json={"name": name, "roles": roles, "public_jwk": public_jwk})
+    def get_policy(self, name: str, version: int | None = None):
+        """A policy's text and digest: version `version`, or the newest."""
+        return self.call("GET", f"/policies/{name}" + (f"/{version}" if version is not None else ""))
+
+    def add_admin(self, name: str, roles: list[str], public_jwk: dict, *, tenant: str | None = None):
+        body = {"name": name, "roles": roles, "public_jwk": public_jwk}
+        return self.call("POST", "/admins", json=body | ({"tenant": tenant} if tenant is not None else {}))
+
+    def list_admins(self, *, tenant: str | None = None):
+        return self.call("GET", "/admins", params=_tenant(tenant))
+
+    def remove_admin(self, kid: str, *, tenant: str | None = None):
+        return self.call("DELETE", f"/admins/{kid}", params=_tenant(tenant))
 
     def export(self):
         return self.call("GET", "/audit/export")

@@ -47,6 +47,35 @@ def load_private(path: Path) -> ec.EllipticCurvePrivateKey:
     return key
 
 
+def read_public_jwk(path: Path) -> dict:
+    """An admin's public key from `path`: a public JWK (JSON, as `veil broker admin keygen` writes it) or a
+    PEM public key, EC P-256. A private key is refused: only its owner should hold it."""
+    data = Path(path).read_bytes()
+    if data.lstrip().startswith(b"{"):
+        try:
+            jwk = json.loads(data)
+        except ValueError:
+            raise ValueError(f"{path} is not valid JSON") from None
+        if not isinstance(jwk, dict) or "d" in jwk:
+            raise ValueError(f"{path} is not a public JWK (it must be an object without the private part \"d\")")
+        return jwk
+    if b"PRIVATE KEY" in data:
+        raise ValueError(f"{path} holds a private key; give the public key (the .pub.jwk beside it)")
+    try:
+        key = serialization.load_pem_public_key(data)
+    except ValueError:
+        raise ValueError(f"{path} is neither a public JWK (JSON) nor a PEM public key") from None
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        raise ValueError(f"{path} is not an EC P-256 public key")
+    return public_jwk(key)
+
+
+def write_public_jwk(path: Path, jwk: dict) -> None:
+    """The public JWK to `path` (refusing to overwrite), for whoever registers it."""
+    with open(path, "x") as fh:
+        fh.write(json.dumps(jwk, indent=2) + "\n")
+
+
 def token(key: ec.EllipticCurvePrivateKey, *, audience: str = "veil-broker-admin", ttl_s: int = 120) -> str:
     """A single-use admin token (jti) valid for `ttl_s` seconds."""
     now = int(time.time())

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..deps import StateDep
 from ..resources import store
 from ..resources.paths import ResourcePath
-from . import audit, service
-from .auth import Auditor, KeyAdmin, KeyReader, Operator, PolicyAdmin, PolicyReader
-from .keys import register
+from . import audit, principals, service
+from .auth import AdminReader, Auditor, KeyAdmin, KeyReader, Operator, PolicyAdmin, PolicyReader
 
 router = APIRouter(prefix="/admin/v1", tags=["admin"])
 Seg = Annotated[str, Path(max_length=128)]
+TenantQuery = Annotated[str | None, Query(max_length=64, description="the tenant meant (must be the caller's)")]
 
 
 class _In(BaseModel):
@@ -47,6 +47,7 @@ class AdminIn(_In):
     name: str = Field(max_length=128)
     roles: list[str]
     public_jwk: dict
+    tenant: str | None = Field(default=None, max_length=64, description="the tenant meant (must be the caller's)")
 
 
 @router.post("/keys/{repo}/{type_}/{tag}", status_code=201)
@@ -79,9 +80,11 @@ def list_keys(state: StateDep, who: KeyReader) -> list[dict]:
         return [info.as_dict() for info in store.listing(db, who.tenant)]
 
 
-@router.delete("/keys/{repo}/{type_}/{tag}", status_code=204)
-def delete_key(repo: Seg, type_: Seg, tag: Seg, state: StateDep, who: KeyAdmin) -> None:
-    service.delete_key(state, who, ResourcePath.of(repo, type_, tag))
+@router.delete("/keys/{repo}/{type_}/{tag}")
+def delete_key(repo: Seg, type_: Seg, tag: Seg, state: StateDep, who: KeyAdmin) -> dict:
+    """Delete a key and every version of it; says which versions were deleted."""
+    path = ResourcePath.of(repo, type_, tag)
+    return {"path": str(path), "deleted_versions": list(service.delete_key(state, who, path))}
 
 
 @router.post("/policies/{name}", status_code=201)
@@ -104,13 +107,33 @@ def get_policy(name: Seg, version: Annotated[int, Path(ge=1, le=2**31 - 1)], sta
             "references": row.references}
 
 
+@router.get("/policies/{name}")
+def get_latest_policy(name: Seg, state: StateDep, who: PolicyReader) -> dict:
+    """The newest version of a policy."""
+    row = service.get_policy(state, who, name, None)
+    return {"name": row.name, "version": row.version, "digest": row.digest, "text": row.text,
+            "references": row.references}
+
+
+@router.get("/admins")
+def list_admins(request: Request, state: StateDep, who: AdminReader, tenant: TenantQuery = None) -> list[dict]:
+    """The admin keys of the caller's tenant: kid, name, roles (public keys stay in the broker)."""
+    principals.check_tenant(request, who, tenant)
+    return principals.list_admins(state, who)
+
+
 @router.post("/admins", status_code=201)
-def add_admin(body: AdminIn, state: StateDep, who: Operator) -> dict:
+def add_admin(request: Request, body: AdminIn, state: StateDep, who: Operator) -> dict:
     """Register another admin's public key in the operator's own tenant."""
-    with state.writes() as db:
-        kid = register(db, name=body.name, tenant=who.tenant, roles=body.roles, jwk=body.public_jwk)
-        service.log_action(db, state, who, "admin.register", resource=f"admin/{kid}", decision="allow")
-    return {"kid": kid, "tenant": who.tenant}
+    principals.check_tenant(request, who, body.tenant)
+    return principals.add_admin(state, who, body.name, body.roles, body.public_jwk)
+
+
+@router.delete("/admins/{kid}")
+def remove_admin(request: Request, kid: Seg, state: StateDep, who: Operator, tenant: TenantQuery = None) -> dict:
+    """Remove an admin key of the operator's own tenant (never the tenant's last operator); what was removed."""
+    principals.check_tenant(request, who, tenant)
+    return principals.remove_admin(state, who, kid)
 
 
 @router.get("/audit/export")

@@ -69,10 +69,12 @@ def bind(state: BrokerState, who: Principal, path: ResourcePath, policy: str | N
         log_action(db, state, who, "key.bind_policy", resource=str(path), policy_id=policy, decision="allow")
 
 
-def delete_key(state: BrokerState, who: Principal, path: ResourcePath) -> None:
+def delete_key(state: BrokerState, who: Principal, path: ResourcePath) -> tuple[int, ...]:
+    """Delete a key and all its versions; the versions deleted."""
     with state.writes() as db:
-        store.remove(db, who.tenant, path)
+        versions = store.remove(db, who.tenant, path)
         log_action(db, state, who, "key.delete", resource=str(path), decision="allow")
+    return versions
 
 
 def push_policy(state: BrokerState, who: Principal, name: str, text: str,
@@ -102,10 +104,14 @@ def list_policies(state: BrokerState, who: Principal) -> list[dict]:
             for r in rows]
 
 
-def get_policy(state: BrokerState, who: Principal, name: str, version: int) -> PolicyVersion:
+def get_policy(state: BrokerState, who: Principal, name: str, version: int | None) -> PolicyVersion:
+    """Version `version` of a policy of the caller's tenant, or its newest when `version` is None."""
+    query = select(PolicyVersion).where(PolicyVersion.tenant == who.tenant, PolicyVersion.name == name)
+    query = (query.where(PolicyVersion.version == version) if version is not None
+             else query.order_by(PolicyVersion.version.desc()).limit(1))
     with state.reads() as db:
-        row = db.execute(select(PolicyVersion).where(PolicyVersion.tenant == who.tenant, PolicyVersion.name == name,
-                                                     PolicyVersion.version == version)).scalar_one_or_none()
+        row = db.execute(query).scalar_one_or_none()
     if row is None:
-        raise NotFound("policy.unknown", f"no policy {name}@{version} in tenant {who.tenant!r}")
+        which = f"{name}@{version}" if version is not None else repr(name)
+        raise NotFound("policy.unknown", f"no policy {which} in tenant {who.tenant!r}")
     return row

@@ -3,8 +3,10 @@
 Each stored value gets its own random 256-bit data key: the value is sealed
 with AES-256-GCM under that data key with the record's identity (resource path
 and version) as associated data, and the data key is wrapped by the KEK. The
-KEK never enters the database. Providers: `FileKek` (development: 32 random
-bytes in a 0600 file) and `VaultTransitKek` (HashiCorp Vault's transit engine).
+KEK never enters the database. Providers: `FileKek` (32 random bytes in a 0600
+file) and `VaultTransitKek` (HashiCorp Vault's transit engine). A `FileKek` is
+only ever created on purpose (`FileKek.create`); keybroker/resources/kek_open.py
+decides when the broker may do so.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hashlib
 import os
 import secrets
 import stat
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -38,33 +41,49 @@ class Kek(Protocol):
 
 
 class FileKek:
-    """A 256-bit KEK in a local file, created 0600 on first use. For development."""
+    """A 256-bit KEK in a local 0600 file. Opening it never creates it: `FileKek.create` does, on purpose."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        key = self._load_or_create()
+        key = self._read()
         self._aead = AESGCM(key)
         self.key_id = "file:" + hashlib.sha256(b"veil-kek-id\0" + key).hexdigest()[:16]
 
     def __repr__(self) -> str:
         return f"FileKek({str(self.path)!r}, key_id={self.key_id!r})"
 
-    def _load_or_create(self) -> bytes:
+    @classmethod
+    def create(cls, path: Path) -> FileKek:
+        """A new random KEK written to `path` (0600), which must not exist. The file appears whole or not at
+        all: the key is written to a private temporary file beside it, then linked into place."""
+        path = Path(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)   # created 0600
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return self._read()
-        key = secrets.token_bytes(32)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(key)
-        return key
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(secrets.token_bytes(32))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.link(tmp, path)                    # FileExistsError if another process got there first
+        finally:
+            os.unlink(tmp)
+        return cls(path)
 
     def _read(self) -> bytes:
-        mode = self.path.stat().st_mode
+        try:
+            mode = self.path.stat().st_mode
+        except FileNotFoundError:
+            raise KekError("kek.file_missing", f"KEK file {self.path} does not exist") from None
+        except OSError as exc:
+            raise KekError("kek.file_unreadable", f"KEK file {self.path} cannot be read: {exc.strerror}") from None
+        if not stat.S_ISREG(mode):
+            raise KekError("kek.file_invalid", f"KEK file {self.path} is not a regular file")
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise KekError("kek.file_permissions",
                            f"KEK file {self.path} is readable by group or others; chmod 600 it")
-        key = self.path.read_bytes()
+        try:
+            key = self.path.read_bytes()
+        except OSError as exc:
+            raise KekError("kek.file_unreadable", f"KEK file {self.path} cannot be read: {exc.strerror}") from None
         if len(key) != 32:
             raise KekError("kek.file_invalid", f"KEK file {self.path} does not hold 32 bytes")
         return key

@@ -106,12 +106,15 @@ def bind_policy(session: Session, tenant: str, path: ResourcePath, policy: str |
     session.flush()
 
 
-def remove(session: Session, tenant: str, path: ResourcePath) -> None:
-    """Delete a resource and every sealed version of it."""
+def remove(session: Session, tenant: str, path: ResourcePath) -> tuple[int, ...]:
+    """Delete a resource and every sealed version of it; the versions deleted."""
     res = find(session, path, tenant)
+    versions = tuple(session.execute(select(ResourceVersion.version).where(ResourceVersion.resource_id == res.id)
+                                     .order_by(ResourceVersion.version)).scalars())
     session.execute(delete(ResourceVersion).where(ResourceVersion.resource_id == res.id))
     session.delete(res)
     session.flush()
+    return versions
 
 
 def listing(session: Session, tenant: str) -> list[ResourceInfo]:

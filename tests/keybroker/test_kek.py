@@ -65,7 +65,7 @@ def vault_url():
 
 
 def test_file_kek_is_created_0600_and_round_trips(tmp_path):
-    kek = FileKek(tmp_path / "kek")
+    kek = FileKek.create(tmp_path / "kek")
     assert (tmp_path / "kek").stat().st_mode & 0o777 == 0o600
     sealed = seal(kek, b"model key", record_aad("m/t/dek", 1))
     assert b"model key" not in sealed.ciphertext + sealed.wrapped_key
@@ -74,8 +74,18 @@ def test_file_kek_is_created_0600_and_round_trips(tmp_path):
     assert (tmp_path / "kek").read_bytes().hex() not in repr(kek)
 
 
+def test_opening_a_file_kek_never_creates_one(tmp_path):
+    with pytest.raises(KekError) as info:
+        FileKek(tmp_path / "kek")
+    assert info.value.code == "kek.file_missing" and not (tmp_path / "kek").exists()
+    FileKek.create(tmp_path / "kek")
+    with pytest.raises(FileExistsError):
+        FileKek.create(tmp_path / "kek")                       # never over an existing KEK
+    assert [p.name for p in tmp_path.iterdir()] == ["kek"]     # no temporary file left beside it
+
+
 def test_sealed_value_is_bound_to_its_path_and_version(tmp_path):
-    kek = FileKek(tmp_path / "kek")
+    kek = FileKek.create(tmp_path / "kek")
     sealed = seal(kek, b"model key", record_aad("m/t/dek", 1))
     for aad in (record_aad("m/t/dek", 2), record_aad("other/t/dek", 1)):
         with pytest.raises(KekError) as info:

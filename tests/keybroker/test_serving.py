@@ -104,33 +104,36 @@ def test_sigterm_stops_the_supervisor_and_every_worker(trust_dirs, tmp_path):
 
 
 def test_workers_that_cannot_start_the_application_stop_the_broker(tmp_path):
-    """A KEK file that cannot be created fails each worker's start-up: the supervisor exits with uvicorn's
-    start-up failure status instead of starting workers forever."""
-    (tmp_path / "kek-is-a-directory").mkdir()
+    """An offline bundle with no manifest (read by the workers only) fails each worker's start-up: the
+    supervisor exits with uvicorn's start-up failure status instead of starting workers forever."""
+    (tmp_path / "empty-bundle").mkdir()
     env = os.environ | {"PYTHONPATH": str(REPO)}
     result = subprocess.run([sys.executable, "-m", "veil.cli.main", "broker", "serve", "--db",
                              f"sqlite:///{tmp_path / 'broker.db'}", "--port", str(free_port()), "--workers", "2",
-                             "--kek-file", str(tmp_path / "kek-is-a-directory")], cwd=tmp_path, env=env,
+                             "--collateral", str(tmp_path / "empty-bundle")], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 3, result.stderr[-2000:]
     assert "could not start the application" in result.stderr
     assert "could not start" in " ".join(result.stderr.split()[-30:])
 
 
+SUPERVISE_NEVER_READY = """
+import sys, uvicorn
+from keybroker import serving
+from keybroker.logs import log_config
+config = uvicorn.Config("never_ready_app:app", factory=True, host="127.0.0.1", port=int(sys.argv[1]),
+                        log_config=log_config("text"))
+sys.exit(serving.serve(config, 2))
+"""
 
 
-def test_a_worker_killed_before_it_was_ready_is_replaced(trust_dirs, tmp_path):
-    """A signal, not the application, ended it: the broker starts another instead of stopping. The KEK file is
-    a named pipe no one writes to, so every worker waits in its start-up and none can become ready."""
-    anchors, bundle = trust_dirs
-    out, kek = tmp_path / "broker.out", tmp_path / "kek.fifo"
-    os.mkfifo(kek)
-    proc = subprocess.Popen([sys.executable, "-m", "veil.cli.main", "broker", "serve", "--db",
-                             f"sqlite:///{tmp_path / 'broker.db'}", "--port", str(free_port()), "--workers",
-                             "2", "--kek-file", str(kek), "--allow-emulated", "--emulated-anchors",
-                             str(anchors), "--collateral", str(bundle)], cwd=tmp_path,
-                            env=os.environ | {"PYTHONPATH": str(REPO)}, stdout=open(out, "w"),
-                            stderr=subprocess.STDOUT)
+def test_a_worker_killed_before_it_was_ready_is_replaced(tmp_path):
+    """A signal, not the application, ended it: the supervisor starts another instead of stopping. The
+    application factory never returns, so every worker waits in its start-up and none can become ready."""
+    out = tmp_path / "broker.out"
+    path = os.pathsep.join([str(REPO), str(Path(__file__).parent)])
+    proc = subprocess.Popen([sys.executable, "-c", SUPERVISE_NEVER_READY, str(free_port())], cwd=tmp_path,
+                            env=os.environ | {"PYTHONPATH": path}, stdout=open(out, "w"), stderr=subprocess.STDOUT)
     started = lambda: [int(p) for p in re.findall(r"started worker process \[(\d+)\]", out.read_text())]  # noqa: E731
     try:
         first = _until(lambda: started()[:1], seconds=60)[0]

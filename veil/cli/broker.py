@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging.config
 import os
 from enum import StrEnum
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from . import broker_admin, broker_policy
 from .output import EXIT_BAD_INPUT, EXIT_FAILED, console, err_console, fail, print_json
 
 
@@ -17,7 +19,9 @@ class LogFormatChoice(StrEnum):
     json = "json"
 
 
-app = typer.Typer(help="The key broker: serve, init, migrate, policy-push.", no_args_is_help=True)
+app = typer.Typer(help="The key broker: serve, init, migrate, policy-push, admin, policy.", no_args_is_help=True)
+app.add_typer(broker_admin.app, name="admin")
+app.add_typer(broker_policy.app, name="policy")
 
 Db = Annotated[str, typer.Option("--db", help="Database URL (sqlite:///FILE or postgresql://…).")]
 DEFAULT_DB = "sqlite:///veil-broker.db"
@@ -43,6 +47,18 @@ def _prepare_db(url: str, migrate: bool) -> None:
         fail(f"cannot prepare database: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}", code=EXIT_FAILED)
     finally:
         engine.dispose()
+
+
+def _check_kek(settings) -> None:
+    """Open (or, for a new database, create and announce) the KEK before any worker starts: a missing or
+    wrong KEK is one error line, not a worker's traceback."""
+    from keybroker.errors import BrokerError
+    from keybroker.resources.kek_open import check_kek
+
+    try:
+        check_kek(settings.kek, settings.db_url)
+    except BrokerError as exc:
+        fail(exc.message, code=EXIT_BAD_INPUT)
 
 
 def _denial_storage(uri: str) -> str:
@@ -77,7 +93,8 @@ def serve(
     allow_emulated: Annotated[bool, typer.Option(help="Accept emulated trust anchors (development only).")] = False,
     emulated_anchors: Annotated[Optional[Path], typer.Option(help="Exported emulated anchors directory.")] = None,
     collateral: Annotated[Optional[Path], typer.Option(help="Offline collateral bundle (default: online).")] = None,
-    kek_file: Annotated[Path, typer.Option(help="Local KEK file (created 0600).")] = Path("broker-kek.key"),
+    kek_file: Annotated[Path, typer.Option("--kek-file", help="The key-encryption key file (0600). Created only "
+                                           "for a new database; back it up.")] = Path("broker-kek.key"),
     vault_url: Annotated[Optional[str], typer.Option(help="Use Vault transit as the KEK (token: VAULT_TOKEN).")] = None,
     vault_key: Annotated[str, typer.Option(help="Vault transit key name.")] = "veil-broker",
     tls_cert: Annotated[Optional[Path], typer.Option(help="TLS certificate (PEM).")] = None,
@@ -121,6 +138,8 @@ def serve(
     if (tls_cert is None) != (tls_key is None):
         fail("--tls-cert and --tls-key go together")
     _prepare_db(db, migrate)
+    logging.config.dictConfig(log_config(log_format.value))    # the KEK check's lines look like the broker's
+    _check_kek(settings)
     os.environ[ENV_VAR] = settings.to_env()
     config = uvicorn.Config("keybroker.app:app_from_env", factory=True, host=host, port=port,
                             ssl_certfile=str(tls_cert) if tls_cert else None,

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from .confirm import Yes
 from .output import EXIT_FAILED, fail, print_json
 
 app = typer.Typer(help="Keys held by the broker: create, import, rotate, list, delete.", no_args_is_help=True)
@@ -68,6 +69,8 @@ def list_(broker: Broker = URL, key: Key = KEY) -> None:
 
 
 @app.command("delete")
-def delete(path: PathArg, broker: Broker = URL, key: Key = KEY) -> None:
-    """Delete a key and all its versions."""
-    _call(broker, key, "delete_key", path)
+def delete(path: PathArg, broker: Broker = URL, key: Key = KEY, yes: Yes = False,
+           json_out: Annotated[bool, typer.Option("--json", help="Print what was deleted as JSON.")] = False) -> None:
+    """Delete a key and all its versions (asks first, or pass --yes)."""
+    from .key_delete import delete_key
+    delete_key(broker, key, path, yes=yes, json_out=json_out)
