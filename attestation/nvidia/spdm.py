@@ -1,6 +1,6 @@
 """NVIDIA GPU evidence: the SPDM 1.1 GET_MEASUREMENTS request and MEASUREMENTS response.
 
-Layout (shared/specs/nvidia-gpu.md §1): a 37-byte request (version 0x11, code
+Layout (DMTF DSP0274 SPDM 1.1 GET_MEASUREMENTS, as NVIDIA nvtrust reads it): a 37-byte request (version 0x11, code
 0xE0, param1, param2, the verifier's 32-byte nonce, slot id) followed by the
 response (version, code 0x60, param1, param2, block count, u24 record length,
 the measurement blocks, the GPU's 32-byte nonce, u16 opaque length, opaque TLV

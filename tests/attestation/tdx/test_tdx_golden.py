@@ -1,4 +1,4 @@
-"""Every TDX quote of shared/evidence verifies (or fails) exactly as its README says."""
+"""Every TDX quote of corpus/evidence verifies (or fails) exactly as corpus/README.md says."""
 
 from __future__ import annotations
 
