@@ -28,3 +28,18 @@ def test_every_listed_file_has_its_sha256():
 def test_every_file_in_corpus_is_listed():
     present = {p.relative_to(CORPUS).as_posix() for p in CORPUS.rglob("*") if p.is_file()} - {"README.md"}
     assert present - set(listed()) == set()
+
+
+def test_demo_finds_the_corpus_of_its_checkout(monkeypatch):
+    from veil.cli.demo import find_corpus
+
+    monkeypatch.delenv("VEIL_CORPUS", raising=False)
+    assert find_corpus() == CORPUS / "evidence"
+
+
+def test_demo_prefers_veil_corpus(monkeypatch, tmp_path):
+    from veil.cli.demo import find_corpus
+
+    (tmp_path / "evidence").mkdir()
+    monkeypatch.setenv("VEIL_CORPUS", str(tmp_path))
+    assert find_corpus() == tmp_path / "evidence"
