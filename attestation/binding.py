@@ -1,6 +1,6 @@
 """Report-data binding: how a verifier's nonce and the TEE's ephemeral key get into evidence.
 
-The rule is the KBS protocol's (shared/specs/kbs-protocol.md §3), so Trustee
+The rule is the KBS protocol's (confidential-containers/trustee kbs/docs/kbs_attestation_protocol.md), so Trustee
 guest components and Veil agree byte for byte:
 
     P = H(JCS({"additional-evidence": A, "nonce": N, "tee-pubkey": K}))   CPU report data

@@ -1,6 +1,6 @@
 """Composite evidence: one attestation of a confidential VM together with its GPUs.
 
-Binding (shared/specs/nvidia-gpu.md §7, kbs-protocol.md §3), with N the
+Binding (NVIDIA nvtrust local GPU verifier; KBS protocol, trustee kbs/docs/kbs_attestation_protocol.md), with N the
 broker's nonce string, K the TEE public key (JWK) and H SHA-384 by default:
 
     D = H(JCS({"nonce": N, "tee-pubkey": K}))            each GPU's SPDM nonce = D[0:32]

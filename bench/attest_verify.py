@@ -1,7 +1,7 @@
 """Verifications per second for TDX, SNP, NVIDIA GPU and composite evidence, beside dcap-qvl.
 
 Run: `make bench` or `.venv/bin/python bench/attest_verify.py [--seconds S]`.
-Uses real evidence from ../shared/evidence at a time inside its collateral
+Uses the real evidence of corpus/ at a time inside its collateral
 window. "Cold" clears every cache before each verification (collateral
 signatures, certificate-chain links, parsed extensions are all redone);
 "cached" keeps the time-independent results between calls (every
@@ -41,7 +41,7 @@ from attestation.snp import verify as snp_verify  # noqa: E402
 from attestation.tdx import verify as tdx_verify  # noqa: E402
 from attestation.verify import verify_claims  # noqa: E402
 
-EVIDENCE = Path(os.environ.get("VEIL_SHARED", ROOT.parent / "shared")) / "evidence"
+EVIDENCE = Path(os.environ.get("VEIL_CORPUS") or ROOT / "corpus") / "evidence"
 TDX_QUOTE = EVIDENCE / "tdx/quotes/dcapqvl_tdx_quote_v4.dat"
 TDX_COLLATERAL = EVIDENCE / "tdx/collateral/dcapqvl_2025-06_b0c06f000000.json"
 TDX_AT = datetime(2025, 7, 1, tzinfo=timezone.utc)
@@ -165,7 +165,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
     args = parser.parse_args()
     if not EVIDENCE.is_dir():
-        sys.exit(f"evidence corpus not found at {EVIDENCE}; set VEIL_SHARED to the shared/ folder")
+        sys.exit(f"evidence corpus not found at {EVIDENCE}; set VEIL_CORPUS to a folder holding evidence/")
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
 

@@ -26,7 +26,7 @@ from rich.table import Table  # noqa: E402
 from policies import evaluate, load_policy  # noqa: E402
 from tests.policies.samples import SAMPLES, sample_claims  # noqa: E402
 
-EVIDENCE = Path(os.environ.get("VEIL_SHARED", ROOT.parent / "shared")) / "evidence"
+EVIDENCE = Path(os.environ.get("VEIL_CORPUS") or ROOT / "corpus") / "evidence"
 EXAMPLES = ROOT / "policies" / "examples"
 SAMPLE = "dcapqvl_tdx_quote_v4"
 

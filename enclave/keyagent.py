@@ -2,7 +2,7 @@
 
 vLLM loads weights in a worker process it spawns (EngineCore, and under it
 one worker per tensor/pipeline rank). The data key must reach that worker
-without touching disk, the environment, argv or logs (DESIGN.md invariant 3),
+without touching disk, the environment, argv or logs (the secret-hygiene invariant),
 and vLLM passes nothing but its own picklable config to a worker. So:
 
 - the enclave process runs a KeyAgent: a thread serving a Linux

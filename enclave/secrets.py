@@ -1,6 +1,6 @@
 """Key and plaintext buffers that stay in memory: redacted reprs, wiping, no core dumps.
 
-Best effort, as DESIGN.md invariant 3 asks: buffers we own are wiped when we
+Best effort, as the secret-hygiene invariant asks: buffers we own are wiped when we
 are done; plaintext lives in anonymous mappings marked MADV_DONTDUMP (left out
 of core dumps) and, where RLIMIT_MEMLOCK allows, locked against swapping.
 """

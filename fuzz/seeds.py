@@ -1,7 +1,7 @@
 """Write the seed corpora: `python -m fuzz.seeds` (rewrites fuzz/corpus/ and fuzz/data/).
 
 Seeds are real inputs: the evidence, certificates, CRLs, collateral and RIMs of
-shared/evidence (VEIL_SHARED, default ../shared), emulated TDX/SNP evidence
+the repository's corpus/evidence (or VEIL_CORPUS), emulated TDX/SNP evidence
 from attestation.emulated, the example policies, and a small model sealed here
 under the fixed fuzzing key. File names are the SHA-1 of the content, as
 libFuzzer names its own corpus files, so rerunning is idempotent.
@@ -24,8 +24,7 @@ from fuzz.targets._fixed import DATA, SEAL_KEY, SEALED_FILE, ec_key, ed_key
 ROOT = Path(__file__).resolve().parent
 REPO = ROOT.parent
 CORPUS = ROOT / "corpus"
-SHARED = Path(os.environ.get("VEIL_SHARED", REPO.parent / "shared"))
-EV = SHARED / "evidence"
+EV = Path(os.environ.get("VEIL_CORPUS") or REPO / "corpus") / "evidence"
 
 
 class Seeds:
@@ -204,7 +203,7 @@ def audit(s: Seeds) -> None:
 
 def main() -> None:
     if not EV.is_dir():
-        sys.exit(f"real evidence corpus not found at {EV}; set VEIL_SHARED to the shared/ folder")
+        sys.exit(f"real evidence corpus not found at {EV}; set VEIL_CORPUS to a folder holding evidence/")
     DATA.mkdir(exist_ok=True)
     s = Seeds()
     tdx(s)

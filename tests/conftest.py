@@ -12,12 +12,12 @@ import pytest
 os.environ.setdefault("COLUMNS", "200")
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("VEIL_SHARED", REPO.parent / "shared"))
-EVIDENCE = SHARED / "evidence"
+CORPUS = Path(os.environ.get("VEIL_CORPUS") or REPO / "corpus")   # corpus/README.md lists its files
+EVIDENCE = CORPUS / "evidence"
 
 
 @pytest.fixture(scope="session")
 def evidence_dir() -> Path:
     if not EVIDENCE.is_dir():
-        pytest.fail(f"real evidence corpus not found at {EVIDENCE}; set VEIL_SHARED to the shared/ folder")
+        pytest.fail(f"real evidence corpus not found at {EVIDENCE}; set VEIL_CORPUS to a folder holding evidence/")
     return EVIDENCE

@@ -1,4 +1,4 @@
-"""DESIGN.md invariant 3, checked end to end without vLLM: after sealing, verifying and loading a model
+"""The secret-hygiene invariant (no secret on disk, in env, argv or logs), checked end to end without vLLM: after sealing, verifying and loading a model
 through the key agent, no file written, no log line, no environment and no argv of any process contains
 the data key (raw, hex or base64) or any sampled 64-byte window of the plaintext weights.
 """

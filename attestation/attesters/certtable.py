@@ -1,4 +1,4 @@
-"""SNP certificate tables from an auxblob or an extended report (GHCB spec, snp-report.md §8).
+"""SNP certificate tables from an auxblob or an extended report (GHCB spec 56421, certificate table GUIDs).
 
 Parsing and building live in attestation.snp.certtable; this module orders the
 certificates the way Evidence carries them (endorsement key first, then ASK/ASVK, ARK).

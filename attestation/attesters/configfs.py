@@ -1,6 +1,6 @@
 """ConfigfsTsmAttester: TDX quotes and SNP reports through Linux configfs-tsm (kernel ≥ 6.7).
 
-The safe procedure of shared/specs/configfs-tsm.md §1.2 (go-configfs-tsm):
+The safe procedure for Linux Documentation/ABI/testing/configfs-tsm-report (as go-configfs-tsm does it):
 
 1. mkdir a uniquely named entry under the report root; read `generation` → g0;
 2. write the 64-byte `inblob` (expect g0+1);

@@ -1,4 +1,4 @@
-"""Legacy guest devices: /dev/tdx_guest and /dev/sev-guest (configfs-tsm.md §3).
+"""Legacy guest devices: /dev/tdx_guest and /dev/sev-guest (Linux include/uapi/linux/tdx-guest.h, sev-guest.h).
 
 The struct layouts are packed and unpacked by pure functions (tested directly);
 the device classes add the ioctl calls. `ioctl(fd, request, address)` is

@@ -1,7 +1,7 @@
 """NVIDIA's online services: the RIM service and the OCSP responder, cached and retried.
 
 RIM service: `GET <base>/v1/rim/<id>` → JSON {"rim": base64(swidtag XML)}
-(nvidia-gpu.md §3). Cached until the signer certificate's notAfter.
+(NVIDIA nvtrust local GPU verifier, RIM service). Cached until the signer certificate's notAfter.
 OCSP: RFC 6960 POST of a DER request (SHA-384 certificate ID) to
 `https://ocsp.ndis.nvidia.com/`; cached until the response's nextUpdate.
 Both are `NvidiaCollateral`; failures are CollateralError with an offline hint.

@@ -1,6 +1,6 @@
 """Online collateral: Intel PCS (or a PCCS) and AMD KDS, with a cache and polite retries.
 
-Intel PCS v4 (tdx-quote.md §6), relative to a configurable base URL so a PCCS
+Intel PCS API v4, relative to a configurable base URL so a PCCS
 works too (`https://pccs.local:8081` serves the same paths):
 `/tdx/certification/v4/tcb?fmspc=`, `/tdx/certification/v4/qe/identity`,
 `/sgx/certification/v4/pckcrl?ca=platform|processor&encoding=der`,

@@ -1,6 +1,6 @@
 """Byte-level builders for emulated NVIDIA evidence: SPDM reports and signed RIM swidtags.
 
-The report has the real layout (nvidia-gpu.md §1) and the RIMs the real SWID
+The report has the real layout (SPDM 1.1 MEASUREMENTS, as nvtrust parses it) and the RIMs the real SWID
 shape and enveloped XML-DSig (C14N 1.1, ECDSA-SHA384, SHA-384 digests, signer
 chain in KeyInfo), so they go through the production verifier unchanged.
 """

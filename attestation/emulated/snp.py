@@ -1,6 +1,6 @@
 """Byte-exact AMD SEV-SNP attestation reports and VCEK/VLEK certificates (emulated).
 
-Layout per shared/specs/snp-report.md §1 (1184 bytes), TCB encoding §5
+Layout per the AMD SEV-SNP Firmware ABI spec (56860), Table ATTESTATION_REPORT (1184 bytes), TCB_VERSION encoding
 (Milan/Genoa vs Turin), signature §2 (ECDSA P-384/SHA-384 over 0x000-0x29F,
 R and S little-endian in 72-byte fields) and VCEK/VLEK extensions §6.
 """

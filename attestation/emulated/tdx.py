@@ -1,6 +1,6 @@
 """Byte-exact Intel TDX DCAP quotes (v4, v5) signed by the emulated vendor.
 
-Layout per shared/specs/tdx-quote.md §2-4: 48-byte header, TD report body
+Layout per the Intel TDX DCAP Quoting Library API, Appendix 4/5: 48-byte header, TD report body
 (v4: 584 bytes; v5: body type ‖ size ‖ 584- or 648-byte body), then the
 ECDSA-256 signature data: attestation-key signature over header‖body, the
 attestation key, and certification data type 6 holding the QE report (signed by

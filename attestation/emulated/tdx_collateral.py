@@ -1,4 +1,4 @@
-"""Intel-format collateral for emulated TDX quotes (shared/specs/tdx-quote.md §6).
+"""Intel-format collateral for emulated TDX quotes (Intel PCS API v4).
 
 TCB info v3 and QE identity v2 as compact JSON, signed (raw r‖s, ECDSA P-256)
 by the emulated TCB Signing key over the exact bytes handed out; empty PCK and

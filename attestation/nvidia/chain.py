@@ -1,4 +1,4 @@
-"""The GPU device-identity certificate chain (nvidia-gpu.md §2).
+"""The GPU device-identity certificate chain (NVIDIA nvtrust local GPU verifier).
 
 Hopper: GH100 A01 GSP FMC LF (per-device leaf) → GH100 A01 GSP BROM →
 NVIDIA GH100 Provisioner ICA 1 → NVIDIA GH100 Identity → NVIDIA Device

@@ -1,6 +1,6 @@
 """GPU evidence as it travels: one SPDM report plus its PEM certificate chain per GPU.
 
-JSON form (Trustee / guest-components, nvidia-gpu.md §1), optionally wrapped
+JSON form (Trustee / guest-components' NVIDIA attester), optionally wrapped
 in {"nvidia": …} as in KBS additional evidence:
 
     {"device_evidence_list": [{"arch": "HOPPER", "uuid": "GPU-…", "evidence": b64 or hex,

@@ -1,4 +1,4 @@
-"""Golden (RIM) against runtime (SPDM) measurements (nvidia-gpu.md §4).
+"""Golden (RIM) against runtime (SPDM) measurements (NVIDIA nvtrust local GPU verifier, verifier.py).
 
 Golden set: the active entries of the driver RIM and of the VBIOS RIM; an
 index active in both is an error. RIM index i is SPDM block i+1. A golden

@@ -1,6 +1,6 @@
 """NVIDIA remote attestation (NRAS) tokens: an EAT in array form, verified against a JWKS.
 
-Token: `[["JWT", <overall JWT>], {"GPU-0": <JWT>, …}]` (nvidia-gpu.md §6). Checks:
+Token: `[["JWT", <overall JWT>], {"GPU-0": <JWT>, …}]` (nvtrust attestation SDK). Checks:
 (1) every JWT is ES384 and signed by the JWKS key its `kid` names; `exp`/`nbf`
 at opts.at; (2) overall `eat_nonce` equals the expected nonce; (3)
 `x-nvidia-overall-att-result` is true; (4) each `submods` entry

@@ -1,4 +1,4 @@
-"""NVIDIA RIMs: ISO/IEC 19770-2 SWID tags carrying golden GPU measurements (nvidia-gpu.md §3).
+"""NVIDIA RIMs: ISO/IEC 19770-2 SWID tags carrying golden GPU measurements (NVIDIA nvtrust local GPU verifier).
 
 A RIM is parsed with a hardened XML parser (no DTD, no entities, no network,
 no huge trees; any DOCTYPE is refused before parsing) and used only after its

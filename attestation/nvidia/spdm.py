@@ -1,6 +1,6 @@
 """NVIDIA GPU evidence: the SPDM 1.1 GET_MEASUREMENTS request and MEASUREMENTS response.
 
-Layout (shared/specs/nvidia-gpu.md §1): a 37-byte request (version 0x11, code
+Layout (DMTF DSP0274 SPDM 1.1 GET_MEASUREMENTS, as NVIDIA nvtrust reads it): a 37-byte request (version 0x11, code
 0xE0, param1, param2, the verifier's 32-byte nonce, slot id) followed by the
 response (version, code 0x60, param1, param2, block count, u24 record length,
 the measurement blocks, the GPU's 32-byte nonce, u16 opaque length, opaque TLV
@@ -26,7 +26,7 @@ MEASUREMENTS = 0x60
 DMTF_SPEC = 0x01
 MAX_BLOCKS = 255
 
-# Opaque data types (nvidia-gpu.md §1.3).
+# Opaque data types (nvtrust's opaque-data field types).
 CERT_ISSUER_NAME, CERT_AUTHORITY_KEY_IDENTIFIER, DRIVER_VERSION, GPU_INFO, SKU = 1, 2, 3, 4, 5
 VBIOS_VERSION, MANUFACTURER_ID, NVDEC0_STATUS, MSRSCNT = 6, 7, 11, 12
 CHIP_SKU, CHIP_SKU_MOD, PROJECT, PROJECT_SKU, PROJECT_SKU_MOD, FWID = 15, 16, 17, 18, 19, 20
@@ -148,7 +148,7 @@ class AttestationReport:
 
 
 def format_vbios_version(value: bytes) -> str:
-    """8 bytes LE → "96.00.9f.00.01" (nvidia-gpu.md §1.3), lower-case."""
+    """8 bytes LE → "96.00.9f.00.01" (nvtrust's opaque-data field types), lower-case."""
     if len(value) != 8:
         raise ParseError("SPDM opaque data", "vbios_version", None, f"is {len(value)} bytes, expected 8")
     digits = f"{int.from_bytes(value, 'little'):016x}"

@@ -1,6 +1,6 @@
 """Verify NVIDIA GPU evidence locally: SPDM report, device chain, RIMs, measurements.
 
-Per GPU, in the order of nvtrust's local verifier (nvidia-gpu.md §5):
+Per GPU, in the order of nvtrust's local verifier (cc_admin.attest):
 
   (1) architecture supported (Hopper);
   (2) parse the report; the request nonce equals the expected nonce;

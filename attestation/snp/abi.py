@@ -2,7 +2,7 @@
 
 Layout from AMD's SEV-SNP Firmware ABI spec (56860, table "ATTESTATION_REPORT"),
 as read by go-sev-guest `abi/abi.go` and virtee/sev `AttestationReport`; see
-shared/specs/snp-report.md §1. Integers are little-endian. Every "must be zero"
+the AMD SEV-SNP Firmware ABI spec (56860), Table ATTESTATION_REPORT. Integers are little-endian. Every "must be zero"
 range is checked, so a report that parses has exactly the documented shape.
 """
 

@@ -1,4 +1,4 @@
-"""Verify an SNP attestation report against AMD's pinned roots (shared/specs/snp-report.md §9).
+"""Verify an SNP attestation report against AMD's pinned roots (AMD SEV-SNP Firmware ABI spec 56860; VCEK/VLEK spec 57230).
 
 AMD publishes no TCB-status service like Intel's: a report whose chain,
 binding, TCB and signature checks pass is reported `TcbStatus.UP_TO_DATE`,

@@ -6,8 +6,8 @@ offset. Bytes after the declared signature data (zero padding from configfs or
 cloud buffers, junk appended by test suites) are kept in `Quote.extra_bytes`
 and are not an error.
 
-Layouts: shared/specs/tdx-quote.md §2 (header), §3 (TD report bodies), §4
-(signature data and QE report certification data).
+Layouts: Intel TDX DCAP Quoting Library API, Appendix 4/5 (header, TD report bodies,
+signature data and QE report certification data).
 """
 
 from __future__ import annotations

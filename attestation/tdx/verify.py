@@ -1,6 +1,6 @@
 """Verify a TDX quote against Intel's roots and PCS collateral, producing Claims.
 
-The procedure is shared/specs/tdx-quote.md §7 (the spec's step numbers are
+The procedure is Intel's Quote Verification Library's (its step numbers are
 given in brackets), in an order that checks the PCK chain before its FMSPC is
 used to look collateral up. Every failure raises VerificationError with a
 stable check code; malformed bytes raise ParseError; missing collateral raises

@@ -1,6 +1,6 @@
 """Turn `tee-evidence` into attestation.Evidence, and check the TEE's public key.
 
-Accepted forms (kbs-protocol.md §2.3): the composite form
+Accepted forms (KBS protocol, trustee kbs/docs/kbs_attestation_protocol.md): the composite form
 `{"primary_evidence": P, "additional_evidence": "<json string>"}` or, as older
 Trustee clients send it, the primary evidence object alone. TDX:
 `{"quote": base64}`. SNP (Veil form, see docs/broker.md):

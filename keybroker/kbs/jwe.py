@@ -1,4 +1,4 @@
-"""Wrap a released resource to the TEE's key as a JWE (kbs-protocol.md §4), with joserfc.
+"""Wrap a released resource to the TEE's key as a JWE (KBS protocol resource response), with joserfc.
 
 The flattened JSON members are the compact serialization's five parts: `epk`
 sits in the protected header as Trustee puts it, and the AAD is the ASCII of

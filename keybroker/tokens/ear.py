@@ -1,4 +1,4 @@
-"""The Veil attestation token: EAR claims (ear-token.md §6) in an ES256 JWT, and its verification (§7)."""
+"""The Veil attestation token: EAR claims (draft-fv-rats-ear) in an ES256 JWT, and its verification."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SEV-SNP rules (snp-report.md §10): measurements, guest policy, TCB and firmware floors."""
+"""SEV-SNP rules (AMD SEV-SNP Firmware ABI spec 56860 fields): measurements, guest policy, TCB and firmware floors."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""TDX rules (tdx-quote.md §8.4): measurements, TD attributes, XFAM, TCB floors."""
+"""TDX rules (Intel TDX DCAP quote fields): measurements, TD attributes, XFAM, TCB floors."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What a platform alternative requires of SEV-SNP claims (snp-report.md §10)."""
+"""What a platform alternative requires of SEV-SNP claims (AMD SEV-SNP Firmware ABI spec 56860 fields)."""
 
 from __future__ import annotations
 

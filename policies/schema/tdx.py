@@ -1,4 +1,4 @@
-"""What a platform alternative requires of TDX claims (tdx-quote.md §8.4)."""
+"""What a platform alternative requires of TDX claims (Intel TDX DCAP quote fields)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The real evidence samples that verify, as Claims (table-driven from shared/evidence/README.md)."""
+"""The real evidence samples that verify, as Claims (table-driven from corpus/README.md)."""
 
 from __future__ import annotations
 

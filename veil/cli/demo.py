@@ -3,7 +3,7 @@
 First attestation: an emulated vendor produces structurally real TDX
 and SNP evidence bound to a fresh challenge; the production verifier accepts it
 only under the emulated anchor, rejects tampering, replay and the wrong root;
-and real evidence from real hardware (when ../shared/evidence is present)
+and real evidence from real hardware (the repository's corpus/evidence)
 verifies exactly as its README says. Then Veil's main job on the embedded default
 (demo_flow.py): a tiny model sealed, a SQLite key broker, the development policy,
 an emulated-TDX enclave fetching its key from the broker and serving on real vLLM,
@@ -109,7 +109,7 @@ class Demo:
 
     def real(self) -> None:
         if self.shared is None:
-            console.print("[bold]4. Real evidence[/]: skipped (../shared/evidence not found; set VEIL_SHARED)")
+            console.print("[bold]4. Real evidence[/]: skipped (corpus/evidence not found; set VEIL_CORPUS or --corpus)")
             return
         console.print("[bold]4. Real evidence from real hardware[/] (verified at instants inside its "
                       "collateral windows)")
@@ -143,9 +143,10 @@ class Demo:
         return f"verified, anchor {claims.anchor.name}, TCB {claims.tcb_status.value}"
 
 
-def find_shared() -> Path | None:
-    candidates = [Path(os.environ["VEIL_SHARED"])] if os.environ.get("VEIL_SHARED") else []
-    candidates += [Path.cwd().parent / "shared", Path(__file__).resolve().parents[3] / "shared"]
+def find_corpus() -> Path | None:
+    """corpus/evidence of VEIL_CORPUS, else of the checkout this module runs from, else None."""
+    candidates = [Path(os.environ["VEIL_CORPUS"])] if os.environ.get("VEIL_CORPUS") else []
+    candidates.append(Path(__file__).resolve().parents[2] / "corpus")
     return next((c / "evidence" for c in candidates if (c / "evidence").is_dir()), None)
 
 
@@ -160,7 +161,7 @@ def where_it_is(workdir: Path, *, kept: bool) -> str:
 
 
 def run(
-    shared: Annotated[Optional[Path], typer.Option(help="The shared/ folder with real evidence.")] = None,
+    corpus: Annotated[Optional[Path], typer.Option(help="The corpus folder (holding evidence/) with real evidence.")] = None,
     attestation_only: Annotated[bool, typer.Option(
         "--attestation-only", help="Stop after the attestation steps (no broker, enclave or vLLM).")] = False,
     keep: Annotated[Optional[Path], typer.Option(
@@ -168,7 +169,7 @@ def run(
              "default: a temporary directory, removed.")] = None,
 ) -> None:
     """Run the end-to-end flow that exists today and say what each step proves."""
-    evidence_dir = (shared / "evidence") if shared else find_shared()
+    evidence_dir = (corpus / "evidence") if corpus else find_corpus()
     if keep is not None:
         try:
             keep.mkdir(parents=True)

@@ -1,6 +1,6 @@
 """Fixtures: a small fake configfs-tsm kernel behind a temporary directory.
 
-Implements the kernel semantics of shared/specs/configfs-tsm.md §1.1 that the
+Implements the kernel semantics of Linux Documentation/ABI/testing/configfs-tsm-report that the
 attester relies on: mkdir populates an entry; writes to inblob/privlevel bump
 `generation`; reading outblob/auxblob needs an inblob; rmdir removes the entry.
 `interfere` simulates another writer bumping the generation during a read.

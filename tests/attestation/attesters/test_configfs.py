@@ -1,4 +1,4 @@
-"""ConfigfsTsmAttester against a fake configfs-tsm tree (configfs-tsm.md §1.2)."""
+"""ConfigfsTsmAttester against a fake configfs-tsm tree (Linux Documentation/ABI/testing/configfs-tsm-report)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Legacy device struct packing (configfs-tsm.md §3) and the attesters over a fake ioctl.
+"""Legacy device struct packing (Linux tdx-guest.h / sev-guest.h ioctls) and the attesters over a fake ioctl.
 
 Real ioctls need a confidential VM; here a fake "kernel" reads and writes the
 caller's memory through the addresses in the request, as the driver does.

@@ -1,4 +1,4 @@
-"""The KBS report-data binding rule, against the test vector of shared/specs/kbs-protocol.md §3."""
+"""The KBS report-data binding rule, against a test vector of the KBS protocol (trustee kbs/docs/kbs_attestation_protocol.md)."""
 
 import pytest
 

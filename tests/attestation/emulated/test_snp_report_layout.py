@@ -1,4 +1,4 @@
-"""Emulated SNP reports and VCEK/VLEKs against shared/specs/snp-report.md §1, §2, §5, §6.
+"""Emulated SNP reports and VCEK/VLEKs against the AMD SEV-SNP Firmware ABI spec (56860) and VCEK/VLEK spec (57230).
 
 Offsets are read here directly, independent of attestation.snp's parser.
 """

@@ -1,4 +1,4 @@
-"""Emulated TDX quotes against the byte layout of shared/specs/tdx-quote.md §2-5.
+"""Emulated TDX quotes against the byte layout of the Intel TDX DCAP Quoting Library API, Appendix 4/5.
 
 Offsets are read here directly, independent of attestation.tdx's parser.
 """

@@ -1,4 +1,4 @@
-"""Real Hopper evidence, chains and RIMs verify exactly as shared/evidence/README.md says."""
+"""Real Hopper evidence, chains and RIMs verify exactly as corpus/README.md says."""
 
 from __future__ import annotations
 

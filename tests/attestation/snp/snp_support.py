@@ -1,4 +1,4 @@
-"""Helpers for the SNP tests: the real samples of shared/evidence, and a local AMD-like hierarchy.
+"""Helpers for the SNP tests: the real samples of corpus/evidence, and a local AMD-like hierarchy.
 
 The local hierarchy ("ARK-Milan" → "SEV-Milan"/"SEV-VLEK-Milan" → VCEK/VLEK, RSA-PSS
 SHA-384, with AMD's certificate extensions) stands in for AMD where a test needs
@@ -30,7 +30,7 @@ AMD_OID = "1.3.6.1.4.1.3704.1"
 
 @dataclass(frozen=True)
 class Sample:
-    """One real SNP sample and what shared/evidence/README.md says it decodes to."""
+    """One real SNP sample and what corpus/README.md says it decodes to."""
 
     name: str
     report: str

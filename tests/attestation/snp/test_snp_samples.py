@@ -1,4 +1,4 @@
-"""Real SNP evidence (shared/evidence/README.md, AMD SEV-SNP section): decoded fields and verdicts."""
+"""Real SNP evidence (corpus/README.md): decoded fields and verdicts."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Test helper: TDX quotes and Intel collateral from shared/evidence (see its README).
+"""Test helper: TDX quotes and Intel collateral from corpus/evidence (see corpus/README.md).
 
 Two collateral formats occur there: dcap-qvl's QuoteCollateralV3 JSON (the
 signed documents as raw JSON strings, signatures hex, CRLs hex DER, chains PEM)

@@ -1,4 +1,4 @@
-"""Every TDX quote of shared/evidence verifies (or fails) exactly as its README says."""
+"""Every TDX quote of corpus/evidence verifies (or fails) exactly as corpus/README.md says."""
 
 from __future__ import annotations
 
@@ -171,7 +171,7 @@ def test_tcb_details_of_v5_quote(evidence_dir, sets, make_opts):
 
 def _readme_quotes(evidence_dir) -> dict[str, dict[str, str]]:
     """Per quote file: the field values the README lists for it."""
-    text = (evidence_dir / "README.md").read_text()
+    text = (evidence_dir.parent / "README.md").read_text()     # corpus/README.md
     out: dict[str, dict[str, str]] = {}
     for section in re.split(r"\n#### ", text)[1:]:
         name = re.match(r"`([^`]+)`", section)
