@@ -115,11 +115,24 @@ def references_document(sets: dict[str, ReferenceSet], names: Iterable[str]) -> 
 
 
 def _expand(paths: Iterable[Path]) -> list[Path]:
+    """The files named, directories replaced by their YAML/JSON files; each file once (by resolved path)."""
     out: list[Path] = []
     for path in paths:
         if path.is_dir():
             out += sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml", ".json") and p.is_file())
         else:
+            out.append(path)
+    return _unique(out)
+
+
+def _unique(paths: Iterable[Path]) -> list[Path]:
+    """`paths` in order, a file named twice (or through another spelling of its path) kept once."""
+    seen: set[Path] = set()
+    out: list[Path] = []
+    for path in paths:
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
             out.append(path)
     return out
 
@@ -208,16 +221,18 @@ def load_policy(path: Path, references: Iterable[Path] = ()) -> CompiledPolicy:
 def lint(paths: Iterable[Path], references: Iterable[Path] = ()) -> list[Problem]:
     """Every problem in the given policy files (reference-values files among them are checked too
     and supply refs, as do `references`)."""
-    paths = list(paths)
-    ref_sets, problems = load_references(list(references))
+    references = list(references)
+    ref_sets, problems = load_references(references)
+    already_read = {p.resolve() for p in _expand(references)}
     sources = []
-    for path in paths:
+    for path in _unique(paths):
         try:
             sources.append(read_source(path))
         except PolicyLoadError as exc:
             problems += exc.problems
     for source in (s for s in sources if s.kind == "ReferenceValues"):
-        problems += _add_sets(source, ref_sets)
+        if Path(source.file).resolve() not in already_read:   # a file given both ways is read once
+            problems += _add_sets(source, ref_sets)
     for source in (s for s in sources if s.kind != "ReferenceValues"):
         problems += check_policy(source, ref_sets)[1]
     return problems

@@ -33,6 +33,20 @@ def test_lint_examples_and_a_bad_file(tmp_path):
     assert f"{bad}:34:11: error: spec.platforms[0].tdx.td_attributes.perfmon:" in result.output
 
 
+def test_lint_reads_a_reference_file_given_both_as_argument_and_in_refs_once(tmp_path):
+    files = sorted(EXAMPLES.glob("*.yaml"))
+    result = veil("policy", "lint", *files, "--refs", str(EXAMPLES) + "/")
+    assert result.exit_code == 0, result.output
+    assert "defined twice" not in result.output and f"{len(files)} file(s): valid" in result.output
+    other_spelling = veil("policy", "lint", EXAMPLES / "tdx-production.yaml", REFS, "--refs",
+                          EXAMPLES / ".." / "examples" / REFS.name, "--refs", EXAMPLES)
+    assert other_spelling.exit_code == 0, other_spelling.output
+    twin = tmp_path / "twin.yaml"   # a different file that defines the same sets is still a problem
+    twin.write_text(REFS.read_text())
+    clash = veil("policy", "lint", EXAMPLES / "tdx-production.yaml", twin, "--refs", REFS)
+    assert clash.exit_code == 2 and "defined twice" in clash.output
+
+
 def test_policy_test_with_real_evidence_allows_and_prints_every_check(evidence_dir):
     result = veil("policy", "test", EXAMPLES / "tdx-production.yaml", "--refs", REFS, "--evidence",
                   *tdx_args(evidence_dir), "--resource", "models/llama-8b/dek", "--json")
@@ -144,3 +158,27 @@ def test_policy_test_shows_expected_and_actual_when_the_evidence_does_not_verify
     flat = " ".join(result.stdout.split())
     assert "✗ tdx.tcb_info_expired:" in flat and "(expected 2025-06-19T10:16:03+00:00 .. " in flat
     assert "actual 2030-07-01T00:00:00+00:00)" in flat
+
+def _from_evidence(evidence_dir, out, *extra):
+    return veil("policy", "from-evidence", evidence_dir / "snp/virtee_milan_v2/report_milan.hex", "--certs",
+                evidence_dir / "snp/virtee_milan_v2/vcek_milan.der", "--no-revocation",
+                "--at", "2026-01-01T00:00:00Z", "--out", out, *extra)
+
+
+def test_from_evidence_names_the_policy_after_out_unless_name_is_given(evidence_dir, tmp_path):
+    derived = tmp_path / "my-policy.yaml"
+    assert _from_evidence(evidence_dir, derived).exit_code == 0
+    assert load_policy(derived).name == "my-policy"
+    named = tmp_path / "other.yaml"
+    assert _from_evidence(evidence_dir, named, "--name", "milan-golden").exit_code == 0
+    assert load_policy(named).name == "milan-golden"
+
+
+def test_from_evidence_refuses_a_name_that_is_not_valid_and_writes_nothing(evidence_dir, tmp_path):
+    bad_stem = tmp_path / "My Policy.yaml"
+    result = _from_evidence(evidence_dir, bad_stem)
+    assert result.exit_code == 2 and "--name" in result.output and "Traceback" not in result.output
+    assert not bad_stem.exists()
+    bad_name = tmp_path / "fine.yaml"
+    result = _from_evidence(evidence_dir, bad_name, "--name", "-nope")
+    assert result.exit_code == 2 and "'-nope'" in result.output and not bad_name.exists()

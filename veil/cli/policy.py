@@ -25,6 +25,7 @@ from policies import Decision, PolicyLoadError, evaluate, lint, load_policy
 from policies.generate import policy_from_claims
 from policies.replay import AttestationRecord, diff, read_log
 from policies.resources import check_pattern
+from policies.schema.common import check_name
 
 from .attest import TeeChoice, build_anchors, build_collateral, parse_time, read_certificates, read_evidence
 from .output import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, console, err_console, fail, print_json
@@ -165,10 +166,21 @@ def test_cmd(policy: Annotated[Path, typer.Argument(help="Policy file.")],
     raise typer.Exit(EXIT_OK if decision.allowed else EXIT_FAILED)
 
 
+def _policy_name(name: str | None, out: Path) -> str:
+    """--name, or the stem of --out (`my-policy.yaml` -> `my-policy`); exit 2 if it is no valid name."""
+    chosen = name if name is not None else out.stem
+    try:
+        return check_name(chosen, "a name")
+    except ValueError as exc:
+        hint = "pass a valid --name" if name is not None else "pass --name, or an --out file named like my-policy.yaml"
+        fail(f"policy name {chosen!r} is not valid ({exc}); {hint}")
+
+
 @app.command("from-evidence")
 def from_evidence_cmd(evidence: Annotated[Path, typer.Argument(help="Evidence to pin.")],
                       out: Annotated[Path, typer.Option(help="Where to write the policy YAML.")],
-                      name: Annotated[str, typer.Option(help="metadata.name of the policy.")] = "from-evidence",
+                      name: Annotated[Optional[str], typer.Option(
+                          help="metadata.name of the policy (default: the --out file's name without .yaml).")] = None,
                       resource: Annotated[list[str], typer.Option(help="Resource pattern (repeatable).")] = [],
                       force: Annotated[bool, typer.Option(help="Overwrite an existing --out file.")] = False,
                       tee: TeeOpt = TeeChoice.auto, collateral: CollateralOpt = [], certs: CertsOpt = [],
@@ -177,6 +189,7 @@ def from_evidence_cmd(evidence: Annotated[Path, typer.Argument(help="Evidence to
     """Write a commented policy pinning what verified evidence shows, for review."""
     if out.exists() and not force:
         fail(f"{out} exists; pass --force to overwrite it")
+    name = _policy_name(name, out)
     patterns = resource or ["models/*/dek"]
     for pattern in patterns:
         try:
