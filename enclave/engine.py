@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 from .errors import LoadError
 from .keyagent import KeyAgent
@@ -64,8 +64,12 @@ def engine_args(config_dir: str, sealed_dir: str, agent_name: str, model_name: s
 
 @contextlib.asynccontextmanager
 async def sealed_engine(sealed_dir: str | os.PathLike[str], key: DataKey,
-                        settings: EngineSettings = EngineSettings()) -> AsyncIterator[Any]:
-    """An AsyncLLM serving the sealed model; shut down (and the tmpfs config removed) on exit."""
+                        settings: EngineSettings = EngineSettings(), *,
+                        on_unsealed: Callable[[int, float], None] | None = None) -> AsyncIterator[Any]:
+    """An AsyncLLM serving the sealed model; shut down (and the tmpfs config removed) on exit.
+
+    `on_unsealed(plaintext bytes, seconds)`: called once the workers have decrypted the weights (the
+    slowest worker's time)."""
     from vllm.usage.usage_lib import UsageContext
     from vllm.v1.engine.async_llm import AsyncLLM
 
@@ -86,6 +90,9 @@ async def sealed_engine(sealed_dir: str | os.PathLike[str], key: DataKey,
             raise LoadError(f"vLLM could not start on the sealed model: {type(exc).__name__}: {exc}") from exc
         finally:
             agent.close()                             # key served (or not needed any more): wiped
+        loads = agent.unsealed()
+        if on_unsealed is not None and loads:
+            on_unsealed(loads[0][0], max(seconds for _, seconds in loads))
         try:
             yield engine
         finally:
