@@ -12,6 +12,7 @@ file-and-chunk message.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable
@@ -96,4 +97,21 @@ async def sealed_engine(sealed_dir: str | os.PathLike[str], key: DataKey,
         try:
             yield engine
         finally:
-            engine.shutdown()
+            shut_down(engine)
+
+
+def shut_down(engine: Any) -> None:
+    """Shut the engine down now, and only now.
+
+    vLLM's AsyncLLM.__del__ calls shutdown() once more whenever the object goes; if that is at
+    interpreter exit, the module globals it calls are already None and Python prints an
+    "Exception ignored in: AsyncLLM.__del__" traceback. So once shut down, the instance's class
+    becomes a subclass whose __del__ does nothing."""
+    engine.shutdown()
+    engine.__class__ = _already_shut_down(type(engine))
+
+
+@functools.cache
+def _already_shut_down(cls: type) -> type:
+    return type(f"{cls.__name__}ShutDown", (cls,), {"__del__": lambda self: None,
+                                                      "__module__": __name__})

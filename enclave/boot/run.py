@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import sys
@@ -21,10 +20,7 @@ def boot(config: BootConfig, progress: Progress = ignore) -> None:
     if config.log_level is not None:
         configure_vllm_logging(config.log_level)
     with data_key(config.key, config.platform.attester, progress) as key:
-        try:
-            run_loop(serve(config, key, progress))
-        finally:
-            gc.collect()          # vLLM's AsyncLLM, shut down already, is collected now, not at interpreter exit
+        run_loop(serve(config, key, progress))
 
 
 def configure_vllm_logging(level: str) -> None:

@@ -68,7 +68,7 @@ _EVENT_STYLE = {"info": None, "warning": "yellow", "error": "bold red"}
 def _print_event(event) -> None:
     """The boot agent's progress: info on stdout, warnings and errors on stderr."""
     where = console if event.level == "info" else err_console
-    where.print(event.message, style=_EVENT_STYLE[event.level], markup=False, highlight=False)
+    where.print(event.message, style=_EVENT_STYLE[event.level], markup=False, highlight=False, soft_wrap=True)
 
 
 class LogLevel(StrEnum):
