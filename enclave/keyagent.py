@@ -109,7 +109,13 @@ class KeyAgent:
         """(plaintext bytes, seconds) of each worker that decrypted the model, as the loaders reported."""
         with self._lock:
             reports = [r.split() for r in self.reports if r.startswith(UNSEALED + " ")]
-        return [(int(r[1]), float(r[2])) for r in reports if len(r) == 3]
+        loads = []
+        for fields in reports:
+            try:
+                loads.append((int(fields[1]), float(fields[2])))
+            except (IndexError, ValueError):
+                continue                      # a malformed report: no figure rather than a wrong one
+        return loads
 
     def _serve(self) -> None:
         me = os.getpid()
