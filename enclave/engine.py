@@ -12,9 +12,10 @@ file-and-chunk message.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 from .errors import LoadError
 from .keyagent import KeyAgent
@@ -64,8 +65,12 @@ def engine_args(config_dir: str, sealed_dir: str, agent_name: str, model_name: s
 
 @contextlib.asynccontextmanager
 async def sealed_engine(sealed_dir: str | os.PathLike[str], key: DataKey,
-                        settings: EngineSettings = EngineSettings()) -> AsyncIterator[Any]:
-    """An AsyncLLM serving the sealed model; shut down (and the tmpfs config removed) on exit."""
+                        settings: EngineSettings = EngineSettings(), *,
+                        on_unsealed: Callable[[int, float], None] | None = None) -> AsyncIterator[Any]:
+    """An AsyncLLM serving the sealed model; shut down (and the tmpfs config removed) on exit.
+
+    `on_unsealed(plaintext bytes, seconds)`: called once the workers have decrypted the weights (the
+    slowest worker's time)."""
     from vllm.usage.usage_lib import UsageContext
     from vllm.v1.engine.async_llm import AsyncLLM
 
@@ -86,7 +91,27 @@ async def sealed_engine(sealed_dir: str | os.PathLike[str], key: DataKey,
             raise LoadError(f"vLLM could not start on the sealed model: {type(exc).__name__}: {exc}") from exc
         finally:
             agent.close()                             # key served (or not needed any more): wiped
+        loads = agent.unsealed()
+        if on_unsealed is not None and loads:
+            on_unsealed(loads[0][0], max(seconds for _, seconds in loads))
         try:
             yield engine
         finally:
-            engine.shutdown()
+            shut_down(engine)
+
+
+def shut_down(engine: Any) -> None:
+    """Shut the engine down now, and only now.
+
+    vLLM's AsyncLLM.__del__ calls shutdown() once more whenever the object goes; if that is at
+    interpreter exit, the module globals it calls are already None and Python prints an
+    "Exception ignored in: AsyncLLM.__del__" traceback. So once shut down, the instance's class
+    becomes a subclass whose __del__ does nothing."""
+    engine.shutdown()
+    engine.__class__ = _already_shut_down(type(engine))
+
+
+@functools.cache
+def _already_shut_down(cls: type) -> type:
+    return type(f"{cls.__name__}ShutDown", (cls,), {"__del__": lambda self: None,
+                                                      "__module__": __name__})

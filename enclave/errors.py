@@ -7,6 +7,8 @@ EnclaveError
 ├── KeyAgentError     the in-memory key hand-off to a vLLM worker failed
 ├── LoadError         vLLM could not load the sealed model (the worker's reason)
 ├── ServingError      the attested gRPC server cannot start
+├── BootError         the boot agent cannot get going: key file, broker unreachable
+│   └── KeyReleaseError   the key broker refused to release the data key
 └── AttestedChannelError  a client refused the server's evidence; no prompt was sent
 
 Like cryptography's InvalidToken, an authentication failure says only that the
@@ -51,6 +53,18 @@ class ServingError(EnclaveError):
     """The attested gRPC server cannot start or serve: what is missing."""
 
     code = "enclave.serve"
+
+
+class BootError(EnclaveError):
+    """The boot agent (enclave.boot) cannot get going: an unreadable key file, an unreachable broker."""
+
+    code = "enclave.boot"
+
+
+class KeyReleaseError(BootError):
+    """The key broker was reached and refused the data key (its reason: evidence or policy)."""
+
+    code = "enclave.key_release"
 
 
 class AttestedChannelError(EnclaveError):

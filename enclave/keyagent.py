@@ -34,6 +34,7 @@ from .secrets import KEY_SIZE, DataKey
 
 REQUEST_KEY = b"VEIL-KEY/1"
 REPORT = b"VEIL-RPT/1"
+UNSEALED = "unsealed"                 # a loader's report "unsealed <bytes> <seconds>": how much, how fast
 _UCRED = struct.Struct("3i")  # pid, uid, gid
 _MAX_REPORT = 4096
 
@@ -102,7 +103,19 @@ class KeyAgent:
 
     def errors(self) -> list[str]:
         with self._lock:
-            return [r for r in self.reports if r != "ok"]
+            return [r for r in self.reports if r != "ok" and not r.startswith(UNSEALED + " ")]
+
+    def unsealed(self) -> list[tuple[int, float]]:
+        """(plaintext bytes, seconds) of each worker that decrypted the model, as the loaders reported."""
+        with self._lock:
+            reports = [r.split() for r in self.reports if r.startswith(UNSEALED + " ")]
+        loads = []
+        for fields in reports:
+            try:
+                loads.append((int(fields[1]), float(fields[2])))
+            except (IndexError, ValueError):
+                continue                      # a malformed report: no figure rather than a wrong one
+        return loads
 
     def _serve(self) -> None:
         me = os.getpid()
@@ -185,6 +198,10 @@ def fetch_key(name: str) -> DataKey:
     finally:
         for i in range(len(buf)):
             buf[i] = 0
+
+
+def unsealed_report(nbytes: int, seconds: float) -> str:
+    return f"{UNSEALED} {nbytes} {seconds:.6f}"
 
 
 def report(name: str, outcome: str) -> None:

@@ -20,6 +20,7 @@ every buffer is wiped and unmapped, the key is wiped.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -60,11 +61,13 @@ class SealedWeights:
     def __init__(self, model: SealedModel) -> None:
         self._model = model
         self._buffers: list[SecureBuffer] = []
+        self.plaintext_bytes = 0                  # decrypted so far
 
     def __iter__(self) -> Iterator[tuple[str, "torch.Tensor"]]:  # noqa: F821
         for name in weight_files(self._model):
             buffer = self._model.read(name)
             self._buffers.append(buffer)
+            self.plaintext_bytes += buffer.size
             yield from iter_tensors(buffer.view, name)
 
     def owns(self, tensor) -> bool:
@@ -104,14 +107,18 @@ def _address(buffer: SecureBuffer) -> int:
         view.release()
 
 
-def load_sealed_into(module: nn.Module, sealed_dir: str, key: DataKey) -> set[str] | None:
-    """Decrypt the sealed weights in memory and load them into `module` (a vLLM model)."""
+def load_sealed_into(module: nn.Module, sealed_dir: str, key: DataKey,
+                     decrypted: list[int] | None = None) -> set[str] | None:
+    """Decrypt the sealed weights in memory and load them into `module` (a vLLM model); the plaintext
+    byte count is appended to `decrypted` where given."""
     weights = SealedWeights(open_sealed(sealed_dir, key))
     try:
         loaded = module.load_weights(iter(weights))
         weights.detach_from(module)
         return loaded
     finally:
+        if decrypted is not None:
+            decrypted.append(weights.plaintext_bytes)
         weights.close()
 
 
@@ -126,17 +133,19 @@ class SealedModelLoader(BaseModelLoader):
         """Nothing to download: the sealed directory is local."""
 
     def load_weights(self, model: nn.Module, model_config: ModelConfig) -> None:
-        name = self.source.key_agent
+        name, decrypted = self.source.key_agent, []
         try:
             key = keyagent.fetch_key(name)
+            started = time.monotonic()
             try:
-                loaded = load_sealed_into(model, self.source.sealed_dir, key)
+                loaded = load_sealed_into(model, self.source.sealed_dir, key, decrypted)
             finally:
                 key.wipe()
             _check_complete(model, loaded)
         except EnclaveError as exc:
             keyagent.report(name, f"{exc.code}: {exc}")
             raise
+        keyagent.report(name, keyagent.unsealed_report(decrypted[0], time.monotonic() - started))
         keyagent.report(name, "ok")
         logger.info("Loaded sealed weights from %s (decrypted in memory)", self.source.sealed_dir)
 

@@ -13,7 +13,11 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from tests.keybroker.conftest import development_emulated, pinned, start_broker, trust_dirs  # noqa: F401
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "policies" / "examples"
+BOOT_RESOURCE = "dev/tiny/dek"
+BOOT_REFUSED = "dev/pinned/dek"
 
 
 class BackgroundLoop:
@@ -79,3 +83,33 @@ def start_server(background: BackgroundLoop, make: Callable[[], object]):
         return server
 
     return background.run(go())
+
+
+@pytest.fixture(scope="module")
+def sealed_key(tmp_path_factory):
+    """(a tiny sealed model directory named tiny, its 32-byte data key)."""
+    from enclave.sealing import seal_model
+    from enclave.secrets import DataKey
+    from enclave.testmodel import build_test_model
+
+    key = DataKey.generate()
+    model = build_test_model(tmp_path_factory.mktemp("model") / "tiny", size="tiny", seed=0)
+    out = tmp_path_factory.mktemp("sealed") / "tiny"
+    seal_model(model, out, key, model_name="veil-tiny")
+    return out, key.bytes()
+
+
+@pytest.fixture(scope="module")
+def boot_broker(trust_dirs, sealed_key, tmp_path_factory):  # noqa: F811 (the keybroker fixture)
+    """A real broker (SQLite) holding the sealed model's key under the development policy, and a key under
+    a policy pinning an MRTD the emulator does not have."""
+    anchors, bundle = trust_dirs
+    workdir = tmp_path_factory.mktemp("boot-broker")
+    b = start_broker(workdir, f"sqlite:///{workdir / 'broker.db'}", "--allow-emulated", "--emulated-anchors",
+                     str(anchors), "--collateral", str(bundle))
+    b.admin.push_policy("development-emulated", development_emulated())
+    b.admin.create_key(BOOT_RESOURCE, value=sealed_key[1], policy="development-emulated")
+    b.admin.push_policy("pinned-elsewhere", pinned("pinned-elsewhere", mrtd=b"\x01" * 48))
+    b.admin.create_key(BOOT_REFUSED, policy="pinned-elsewhere")
+    yield b
+    b.stop()

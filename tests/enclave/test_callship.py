@@ -34,7 +34,7 @@ def shipper(keep: int = 100) -> CallAuditShipper:
 
 
 def test_an_unreachable_broker_does_not_stop_the_server_and_nothing_is_marked_shipped(capsys):
-    from veil.cli.enclave import _ship
+    from enclave.boot.ship import ship_once as _ship
 
     s = shipper()
     s.chain.append(caller="alice", method="/vllm.grpc.engine.VllmEngine/Generate", completion_tokens=3)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import signal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -25,43 +23,27 @@ class TeeChoice(StrEnum):
 
 # ----------------------------------------------------------------------------- serve
 
-def _data_key(key_file: Path | None, broker: str | None, resource: str | None, attester):
-    from enclave.secrets import DataKey
+def _key_source(key_file: Path | None, broker: str | None, resource: str | None):
+    from enclave.boot import BrokerKey, KeyFile
 
     if (key_file is None) == (broker is None):
         fail("give exactly one of --key-file (development) or --broker URL with --resource PATH")
     if key_file is not None:
-        from .model import read_key_file
-        return read_key_file(key_file)
+        return KeyFile(key_file)
     if not resource:
         fail("--broker needs --resource (the key's path at the broker, e.g. models/llama-8b/dek)")
-    try:
-        from keybroker.client import KbsClient, KbsError
-    except ImportError:
-        fail("the key-broker client is not available in this installation")
-    try:
-        material = bytearray(KbsClient(broker, attester).get_resource(resource))
-    except KbsError as exc:
-        fail(f"the key broker refused the key: {exc}", code=EXIT_FAILED)
-    try:
-        return DataKey(material)
-    finally:
-        material[:] = bytes(len(material))
+    return BrokerKey(broker, resource)
 
 
-def _attester(emulated: bool, tee: TeeChoice, vendor_dir: Path | None):
-    if emulated:
-        from attestation.attesters import EmulatedAttester
-        from attestation.emulated import EmulatedVendor
-
-        from . import paths
-        vendor = EmulatedVendor.open(vendor_dir or paths.emulated_vendor())
-        return EmulatedAttester(vendor, tee.value), vendor
-    from attestation.attesters import detect_attester
+def _platform(emulated: bool, tee: TeeChoice, vendor_dir: Path | None):
     from attestation.errors import AttesterError
+    from enclave.boot import Platform
 
+    if emulated:
+        from . import paths
+        return Platform.emulated(vendor_dir or paths.emulated_vendor(), tee.value)
     try:
-        return detect_attester(tee=tee.value), None
+        return Platform.detect(tee.value)
     except AttesterError as exc:
         fail(f"no TEE here: {exc}", hint="pass --emulated for development on ordinary hardware")
 
@@ -80,93 +62,20 @@ def _auth(jwks: Path | None, audience: str, issuer: str | None, no_client_auth: 
         fail(f"cannot use JWKS {jwks}: {exc}")
 
 
-def _run(main) -> None:
-    """Run the server's event loop on uvloop where installed, as vLLM's own gRPC launcher does."""
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(main)
-        return
-    uvloop.run(main)
+_EVENT_STYLE = {"info": None, "warning": "yellow", "error": "bold red"}
 
 
-async def _ship_periodically(shipper, interval: float, stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=interval)
-        except asyncio.TimeoutError:
-            pass
-        await _ship(shipper)
+def _print_event(event) -> None:
+    """The boot agent's progress: info on stdout, warnings and errors on stderr."""
+    where = console if event.level == "info" else err_console
+    where.print(event.message, style=_EVENT_STYLE[event.level], markup=False, highlight=False, soft_wrap=True)
 
 
-async def _ship(shipper) -> None:
-    import httpx
-    from rich.markup import escape
-
-    from enclave.callship import ShipError
-    from keybroker.client import KbsError
-
-    try:
-        done = await asyncio.to_thread(shipper.ship)
-    except ShipError as exc:                    # records lost before the broker had them: say so loudly
-        err_console.print(f"[bold red]call audit incomplete:[/] {escape(str(exc))}")
-        return
-    except (KbsError, httpx.HTTPError, OSError) as exc:   # the broker refused or is away: try again next time
-        err_console.print(f"[yellow]call audit not shipped to the broker: {escape(str(exc))}[/]")
-        return
-    if done.records:
-        console.print(f"call audit: shipped {done.records} record(s) to the broker's log "
-                      f"(next seq {shipper.next_seq})")
-
-
-def _broker_certificate(client, identity, resource: str) -> None:
-    from keybroker.client import KbsError
-
-    try:
-        issued = client.request_certificate(resource)
-    except KbsError as exc:
-        fail(f"the key broker refused a certificate for this enclave: {exc}", code=EXIT_FAILED)
-    identity.use_issued(issued["certificate"])
-    console.print(f"TLS certificate issued by the broker's enclave CA for the attested key (until "
-                  f"{issued['not_after']})")
-
-
-async def _serve(sealed: Path, key, settings, attester, vendor, auth, address: str, *,
-                 broker: str | None = None, audit_interval: float = 30.0, resource: str | None = None,
-                 broker_certificate: bool = False) -> None:
-    from enclave.engine import sealed_engine
-    from enclave.server import EnclaveServer, TlsIdentity
-    from enclave.server.attest import emulated_collateral
-
-    tdx, crls = emulated_collateral(vendor) if vendor is not None else (None, None)
-    async with sealed_engine(sealed, key, settings) as engine:
-        key.wipe()
-        identity = TlsIdentity()
-        from enclave.callship import for_identity   # attests with the TLS key (call audit, broker certificate)
-        client = for_identity(broker, attester, identity.jwk()) if broker is not None else None
-        if broker_certificate:
-            await asyncio.to_thread(_broker_certificate, client, identity, resource)
-        server = EnclaveServer(engine, identity=identity, attester=attester, auth=auth,
-                               tdx_collateral=tdx, snp_crls=crls)
-        port = await server.start(address)
-        console.print(f"serving {sealed.name} on port {port} (TLS only); certificate sha256 {identity.fingerprint()}")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        shipper = shipping = None
-        if broker is not None:
-            from enclave.callship import CallAuditShipper
-            shipper = CallAuditShipper(server.calls, client)
-            shipping = asyncio.create_task(_ship_periodically(shipper, audit_interval, stop))
-        try:
-            await stop.wait()
-        finally:
-            console.print("shutting down: NOT_SERVING, draining, stopping the engine")
-            await server.stop()
-            if shipping is not None:
-                await shipping
-                await _ship(shipper)                       # the calls drained at shutdown
+class LogLevel(StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
 
 
 @app.command("serve")
@@ -195,26 +104,35 @@ def serve(
     broker_certificate: Annotated[bool, typer.Option(help="Also serve a TLS certificate the broker issues for the "
                                                      "attested key (clients may then trust the broker's CA "
                                                      "instead of checking evidence).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only Veil's progress lines and vLLM's warnings "
+                                                             "(same as --log-level warning).")] = False,
+    log_level: Annotated[Optional[LogLevel], typer.Option(help="vLLM's own log level (default: vLLM's, "
+                                                          "info).")] = None,
 ) -> None:
     """Decrypt a sealed model in memory, start vLLM, serve its gRPC API over attested TLS."""
+    from enclave.boot import BootConfig, boot, grpc_front_end
     from enclave.engine import EngineSettings
-    from enclave.errors import EnclaveError
+    from enclave.errors import BootError, EnclaveError, KeyReleaseError
 
     if broker_certificate and (broker is None or resource is None):
         fail("--broker-certificate needs --broker and --resource (the policy of that resource decides)")
-    attester, vendor = _attester(emulated, tee, vendor_dir)
+    platform = _platform(emulated, tee, vendor_dir)
     auth = _auth(jwks, audience, issuer, no_client_auth)
-    key = _data_key(key_file, broker, resource, attester)
     settings = EngineSettings(dtype=dtype, max_model_len=max_model_len, enforce_eager=enforce_eager,
                               gpu_memory_utilization=gpu_memory_utilization,
                               tensor_parallel_size=tensor_parallel_size)
+    config = BootConfig(sealed=sealed, key=_key_source(key_file, broker, resource), platform=platform,
+                        front_ends=(grpc_front_end(f"{host}:{port}", auth),), settings=settings,
+                        audit_interval=audit_interval, broker_certificate=broker_certificate,
+                        log_level="warning" if quiet else (log_level.value if log_level else None))
     try:
-        _run(_serve(sealed, key, settings, attester, vendor, auth, f"{host}:{port}", broker=broker,
-                    audit_interval=audit_interval, resource=resource, broker_certificate=broker_certificate))
+        boot(config, progress=_print_event)
+    except KeyReleaseError as exc:
+        fail(str(exc), code=EXIT_FAILED)
+    except BootError as exc:
+        fail(str(exc))
     except EnclaveError as exc:
         fail(str(exc), code=EXIT_FAILED)
-    finally:
-        key.wipe()
 
 
 # ----------------------------------------------------------------------------- client
