@@ -11,12 +11,20 @@ from typer.core import TyperGroup
 from .. import __version__
 from . import attest, audit, broker, demo, doctor, enclave, key, measure, model, policy
 from .errors import report
+from .helpfmt import install as _install_help
+from .helpfmt import tidy_flags
+
+_install_help()
 
 _VERIFY_LIKE = {"verify", "reverify", "evaluate", "check", "test"}
 
 
 class VeilGroup(TyperGroup):
     """The root command: every exception a subcommand lets out becomes one `error:` line and exit 1 or 2."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        tidy_flags(self)
+        return super().main(*args, **kwargs)
 
     def invoke(self, ctx: Any) -> Any:
         args = [*getattr(ctx, "_protected_args", []), *ctx.args]
