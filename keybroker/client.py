@@ -23,6 +23,8 @@ from attestation.composite import cpu_report_data, gpu_nonce
 from attestation.evidence import Evidence
 
 from .kbs import jwe
+from .transport import client as _client
+from .transport import request
 
 PROTOCOL_VERSION = "0.4.0"
 
@@ -74,7 +76,7 @@ class KbsClient:
                  http: httpx.Client | None = None, key: ECKey | None = None) -> None:
         """`key`: the TEE key to attest with (default: a fresh ephemeral one). A public-only key can attest
         (e.g. the enclave's TLS key, for shipping its call audit) but cannot unwrap released resources."""
-        self.http = http or httpx.Client(base_url=base_url, timeout=30.0)
+        self.http = http or _client(base_url)
         self.attester = attester
         self.gpus = gpus
         self.key = key or ephemeral_key()
@@ -90,7 +92,7 @@ class KbsClient:
         return resp.json()
 
     def auth(self) -> dict:
-        return self._check(self.http.post("/kbs/v0/auth", json=request_body(self.attester.tee)))
+        return self._check(request(self.http, "POST", "/kbs/v0/auth", json=request_body(self.attester.tee)))
 
     def attest(self) -> str:
         challenge = self.auth()
@@ -103,7 +105,7 @@ class KbsClient:
             data = report_data(nonce, pubkey, hash_alg=alg)
         evidence = self.attester.collect(data)
         body = attestation_body(nonce, pubkey, evidence, additional)
-        self.token = self._check(self.http.post("/kbs/v0/attest", json=body))["token"]
+        self.token = self._check(request(self.http, "POST", "/kbs/v0/attest", json=body))["token"]
         return self.token
 
     def get_resource(self, path: str, *, bearer: bool = False) -> bytes:
@@ -111,7 +113,7 @@ class KbsClient:
         if self.token is None:
             self.attest()
         headers = {"Authorization": f"Bearer {self.token}"} if bearer else {}
-        response = self._check(self.http.get(f"/kbs/v0/resource/{path}", headers=headers))
+        response = self._check(request(self.http, "GET", f"/kbs/v0/resource/{path}", headers=headers))
         return jwe.unwrap(response, self.key)
 
     def ship_calls(self, batch: dict) -> dict:
@@ -119,16 +121,16 @@ class KbsClient:
         if self.token is None:
             self.attest()
         try:
-            return self._check(self.http.post("/kbs/v0/call-audit", json=batch))
+            return self._check(request(self.http, "POST", "/kbs/v0/call-audit", json=batch))
         except KbsError as exc:
             if exc.code not in ("kbs.attestation_expired", "kbs.not_attested"):
                 raise
         self.attest()                                  # the attestation expired: once more, freshly attested
-        return self._check(self.http.post("/kbs/v0/call-audit", json=batch))
+        return self._check(request(self.http, "POST", "/kbs/v0/call-audit", json=batch))
 
     def request_certificate(self, resource: str, names: list[str] | None = None) -> dict:
         """A TLS certificate for this client's attested key from the broker's enclave CA (keybroker.kbs.certs)."""
         if self.token is None:
             self.attest()
         body = {"resource": resource} | ({"names": names} if names else {})
-        return self._check(self.http.post("/kbs/v0/certificate", json=body))
+        return self._check(request(self.http, "POST", "/kbs/v0/certificate", json=body))

@@ -91,3 +91,19 @@ def problem(exc: BrokerError, status: int | None = None) -> tuple[int, dict]:
     if exc.reasons:
         body["reasons"] = [r.as_dict() for r in exc.reasons]
     return (status or exc.status), body
+
+
+class BrokerUnreachable(Exception):
+    """The client side could not talk to a broker at all: connect, TLS, timeout, bad URL or scheme.
+
+    `what` says what failed, `why` the transport's reason, `hint` what to do about it.
+    """
+
+    code = "client.unreachable"
+
+    def __init__(self, what: str, why: str, hint: str) -> None:
+        super().__init__(f"{what} ({why}); {hint}")
+        self.what = what
+        self.why = why
+        self.hint = hint
+        self.message = str(self)

@@ -8,6 +8,8 @@ from pathlib import Path
 import httpx
 
 from ..client import KbsError
+from ..transport import client as _client
+from ..transport import request
 from .keys import load_private, token
 
 
@@ -18,7 +20,7 @@ def _tenant(tenant: str | None) -> dict:
 class AdminClient:
     def __init__(self, base_url: str, key_file: Path, *, audience: str = "veil-broker-admin",
                  http: httpx.Client | None = None) -> None:
-        self.http = http or httpx.Client(base_url=base_url, timeout=30.0)
+        self.http = http or _client(base_url)
         self._key = load_private(key_file)
         self.audience = audience
 
@@ -27,7 +29,7 @@ class AdminClient:
 
     def call(self, method: str, path: str, **kwargs) -> dict | list | None:
         headers = {"Authorization": f"Bearer {token(self._key, audience=self.audience)}"}
-        resp = self.http.request(method, f"/admin/v1{path}", headers=headers, **kwargs)
+        resp = request(self.http, method, f"/admin/v1{path}", headers=headers, **kwargs)
         if resp.status_code >= 300:
             try:
                 body = resp.json()

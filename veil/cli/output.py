@@ -11,33 +11,27 @@ import sys
 from datetime import datetime
 from typing import Any, NoReturn
 
-import typer
 from rich.console import Console
 
-from attestation.errors import AttestationError, CollateralError, ParseError
+from .errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, CliError, as_cli_error
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
+__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_OK", "console", "err_console", "exit_code_for", "fail",
+           "print_json"]
 
-console = Console()
-err_console = Console(stderr=True)
+# Not a terminal: never wrap or cut values (a pipe or file gets them whole).
+console = Console(soft_wrap=not sys.stdout.isatty())
+err_console = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
 
 
 def exit_code_for(exc: BaseException) -> int:
-    """Map an error to the CLI's exit code."""
-    if isinstance(exc, (ParseError, OSError, ValueError)):
-        return EXIT_BAD_INPUT
-    if isinstance(exc, (CollateralError, AttestationError)):
-        return EXIT_FAILED
-    return EXIT_BAD_INPUT
+    """The CLI's exit code for an error (veil.cli.errors.TABLE decides)."""
+    return as_cli_error(exc).exit_code
 
 
-def fail(message: str, *, code: int = EXIT_BAD_INPUT, hint: str = "") -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
-    if hint:
-        err_console.print(f"[dim]hint:[/] {hint}", highlight=False)
-    raise typer.Exit(code)
+def fail(message: str, *, code: int = EXIT_BAD_INPUT, hint: str = "", why: str = "",
+         error_code: str = "cli.error") -> NoReturn:
+    """Stop the command: the handler in veil.cli.main prints the one `error:` line and exits `code`."""
+    raise CliError(message, why=why, hint=hint, exit_code=code, code=error_code)
 
 
 def _default(value: Any) -> Any:
