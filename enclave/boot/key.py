@@ -41,6 +41,7 @@ def from_broker(source: BrokerKey, attester, progress: Progress = ignore) -> Dat
     import httpx
 
     from keybroker.client import KbsClient, KbsError
+    from keybroker.errors import BrokerUnreachable
 
     client = KbsClient(source.url, attester)
     try:
@@ -50,8 +51,9 @@ def from_broker(source: BrokerKey, attester, progress: Progress = ignore) -> Dat
         material = bytearray(client.get_resource(source.resource))
     except KbsError as exc:
         raise KeyReleaseError(f"the key broker refused the key: {exc}") from None
-    except httpx.HTTPError as exc:
-        raise BootError(f"cannot reach the key broker at {source.url} ({type(exc).__name__}: {exc}); "
+    except (BrokerUnreachable, httpx.HTTPError) as exc:
+        why = exc.why if isinstance(exc, BrokerUnreachable) else f"{type(exc).__name__}: {exc}"
+        raise BootError(f"cannot reach the key broker at {source.url} ({why}); "
                         "check --broker and that the broker is running") from None
     finally:
         client.http.close()

@@ -16,7 +16,10 @@ from .cli_run import run
 
 
 def _veil(broker, *args: str, key=None, cwd):
-    return run("broker", "admin", *args, "--broker", broker.url, "--key", str(key or broker.admin_key), cwd=cwd)
+    # Options first: a kid (a JWK thumbprint, base64url) may begin with "-", so callers pass it after "--".
+    command, *rest = args
+    return run("broker", "admin", command, "--broker", broker.url, "--key", str(key or broker.admin_key), *rest,
+               cwd=cwd)
 
 
 def _admins(broker, key=None, cwd=None) -> dict:
@@ -104,7 +107,7 @@ def test_another_tenant_is_refused_and_logged(broker, tmp_path):
 
 def test_remove_needs_yes_without_a_terminal(broker, tmp_path):
     added, _ = _add(broker, tmp_path, "to-keep", "auditor")
-    result = _veil(broker, "remove", added["kid"], cwd=tmp_path)
+    result = _veil(broker, "remove", "--", added["kid"], cwd=tmp_path)
     assert result.returncode == 2 and "--yes" in result.stderr and "stdin is not a terminal" in result.stderr
     assert added["kid"] in {a["kid"] for a in _admins(broker, cwd=tmp_path)["admins"]}
 
@@ -119,7 +122,7 @@ def test_remove_by_kid_or_name_and_the_key_stops_working(broker, tmp_path):
     with pytest.raises(KbsError) as info:
         AdminClient(broker.url, private).list_keys()
     assert info.value.code == "admin.unknown_key"
-    again = _veil(broker, "remove", added["kid"], "--yes", cwd=tmp_path)
+    again = _veil(broker, "remove", "--yes", "--", added["kid"], cwd=tmp_path)
     assert again.returncode == 2 and f"no admin key {added['kid']!r}" in again.stderr
 
 
@@ -128,15 +131,15 @@ def test_the_last_operator_of_a_tenant_stays(broker, tmp_path, init_tenant):
     first = tmp_path / "team-ops.key"
     me = _admins(broker, key=first, cwd=tmp_path)["admins"]
     assert len(me) == 1
-    refused = _veil(broker, "remove", me[0]["kid"], "--yes", key=first, cwd=tmp_path)
+    refused = _veil(broker, "remove", "--yes", "--", me[0]["kid"], key=first, cwd=tmp_path)
     assert refused.returncode == 2 and "last admin key of tenant 'team-ops' with the operator role" in refused.stderr
     assert "Traceback" not in refused.stderr
     second, second_key = _add(broker, tmp_path, "second-operator", "operator", key=first)
     assert second["tenant"] == "team-ops"
-    assert _veil(broker, "remove", me[0]["kid"], "--yes", key=first, cwd=tmp_path).returncode == 0
+    assert _veil(broker, "remove", "--yes", "--", me[0]["kid"], key=first, cwd=tmp_path).returncode == 0
     left = _admins(broker, key=second_key, cwd=tmp_path)["admins"]
     assert [a["kid"] for a in left] == [second["kid"]]
-    last = _veil(broker, "remove", second["kid"], "--yes", key=second_key, cwd=tmp_path)
+    last = _veil(broker, "remove", "--yes", "--", second["kid"], key=second_key, cwd=tmp_path)
     assert last.returncode == 2 and "last admin key" in last.stderr
     # the default tenant's admins are not team-ops's to see or remove
     other = _veil(broker, "remove", "admin", "--yes", key=second_key, cwd=tmp_path)

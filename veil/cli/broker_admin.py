@@ -122,7 +122,7 @@ def _find(admins: list[dict], who: str) -> dict:
 
 
 @app.command("remove")
-def remove(who: Annotated[str, typer.Argument(help="The admin key to remove: its kid, or its name if unique.")],
+def remove(who: Annotated[str, typer.Argument(help="The admin key to remove: its kid, or its name if unique (put -- before a kid that begins with -).")],
            tenant: Tenant = None, broker: Broker = URL, key: Key = KEY, yes: Yes = False,
            json_out: Json = False) -> None:
     """Remove an admin key from your tenant (needs operator; the tenant's last operator stays)."""
