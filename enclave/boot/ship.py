@@ -22,6 +22,7 @@ async def ship_once(shipper, progress: Progress = ignore) -> None:
     import httpx
 
     from keybroker.client import KbsError
+    from keybroker.errors import BrokerUnreachable
 
     from ..callship import ShipError
 
@@ -30,7 +31,7 @@ async def ship_once(shipper, progress: Progress = ignore) -> None:
     except ShipError as exc:                    # records lost before the broker had them: say so loudly
         progress(Event("audit_lost", f"call audit incomplete: {exc}", level="error"))
         return
-    except (KbsError, httpx.HTTPError, OSError) as exc:   # the broker refused or is away: try again next time
+    except (KbsError, BrokerUnreachable, httpx.HTTPError, OSError) as exc:   # the broker refused or is away: try again next time
         progress(Event("ship_failed", f"call audit not shipped to the broker: {exc}", level="warning"))
         return
     if done.records:

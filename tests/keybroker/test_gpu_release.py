@@ -96,14 +96,14 @@ def test_gpu_evidence_for_another_nonce_is_denied(broker, vendor, gpu_setup):
 def test_gpu_evidence_swapped_after_the_cpu_signed_is_denied(broker, vendor, gpu_setup):
     """The CPU report data covers the exact GPU evidence string: replacing it breaks the binding."""
     c = gpu_client(broker, vendor)
-    original = c.http.post
+    original = c.http.request
 
-    def post(url, json=None, **kw):
+    def request(method, url, json=None, **kw):
         if url.endswith("/attest"):
             json["tee-evidence"]["additional_evidence"] = json["tee-evidence"]["additional_evidence"].replace(
                 '"cc_mode": "on"', '"cc_mode": "off"').replace('"cc_mode":"on"', '"cc_mode":"off"')
-        return original(url, json=json, **kw)
-    c.http.post = post
+        return original(method, url, json=json, **kw)
+    c.http.request = request
     with pytest.raises(KbsError) as info:
         c.attest()
     assert info.value.code == "composite.report_data"

@@ -36,7 +36,8 @@ from attestation.evidence import Evidence, decode_blob
 from attestation.options import VerifyOptions
 from attestation.verify import VerificationResult, verify
 
-from .output import console, fail
+from .demo_procs import console
+from .output import fail
 
 Step = Callable[[], str]
 

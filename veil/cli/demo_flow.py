@@ -30,8 +30,7 @@ import httpx
 
 from rich.table import Table
 
-from .demo_procs import FlowFailed, Proc, examples_dir, free_port, veil_cmd
-from .output import console
+from .demo_procs import FlowFailed, Proc, console, examples_dir, free_port, veil_cmd
 
 RESOURCE = "dev/tiny/dek"
 POLICY_NAME = "development-emulated"

@@ -18,6 +18,12 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+from rich.console import Console
+
+# The demo is narration for a person: it wraps at the terminal's width (COLUMNS, 80 when piped),
+# unlike the commands that print values, which never cut or wrap them when piped.
+console = Console()
+
 
 class FlowFailed(Exception):
     pass
