@@ -23,8 +23,15 @@ from .conftest import REPO, free_port, start_broker
 
 
 def _workers(broker) -> list[psutil.Process]:
-    return [p for p in psutil.Process(broker.proc.pid).children() if p.is_running()
-            and p.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(p.cmdline())]
+    return [p for p in psutil.Process(broker.proc.pid).children() if _is_live_worker(p)]
+
+
+def _is_live_worker(p: psutil.Process) -> bool:
+    """A running worker; one that exits while it is looked at (a zombie, or gone) is not one."""
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(p.cmdline())
+    except (psutil.ZombieProcess, psutil.NoSuchProcess):
+        return False
 
 
 def _ready(out: Path) -> set[int]:
